@@ -1,0 +1,30 @@
+/**
+ * `extprov check`: everything `serve` validates, without opening the endpoint; prints
+ * what would be served with every secret masked.
+ */
+import { ExitCode } from "../errors.ts";
+import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
+import { maskedInfo } from "../provisioning/state.ts";
+
+export function checkCommand(source: ConfigSource, print: (text: string) => void): number {
+  const { config, state } = loadState(source);
+
+  print(`configuration ${config.file} is valid`);
+  print(`endpoint: ${describeListen(config.listen)}`);
+  print("would serve:");
+  print(JSON.stringify(maskedInfo(state.info), null, 2));
+
+  for (const warning of state.warnings) print(`warning: ${warning}`);
+  return ExitCode.ok;
+}
+
+function describeListen(listen: Parameters<typeof describeListenUnix>[0] | { kind: "tcp"; hostname: string; port: number }): string {
+  if (listen.kind === "tcp") return `http://${listen.hostname}:${listen.port}`;
+  return describeListenUnix(listen);
+}
+
+function describeListenUnix(listen: { kind: "unix"; path: string; mode: number; owner?: unknown; group?: unknown }): string {
+  const owner = listen.owner ?? "(service user)";
+  const group = listen.group ?? "(service group)";
+  return `unix://${listen.path} owner ${owner} group ${group} mode ${listen.mode.toString(8).padStart(4, "0")}`;
+}

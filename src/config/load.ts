@@ -1,0 +1,323 @@
+/**
+ * Reads the configuration file (YAML or JSON), validates it against the schema and turns
+ * it into a resolved `Config`: paths made absolute, the endpoint parsed, defaults applied.
+ * Credentials are only described here; `src/credentials/` reads and checks them.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, extname, isAbsolute, resolve } from "node:path";
+import { Value, type ValueError } from "@sinclair/typebox/value";
+import { ConfigError, ConfigErrors } from "../errors.ts";
+import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
+import type { ProvisioningSubstatus } from "./schema.ts";
+import { describeSchemaError } from "./schema-errors.ts";
+
+export const defaultEndpoint = "unix:///var/run/external/external.sock";
+export const defaultSocketMode = 0o660;
+
+export type CredentialSpec =
+  | { kind: "symmetric-key"; key: SecretSource }
+  | { kind: "connection-string"; value: SecretSource }
+  | { kind: "x509"; source: "payload" | "hsm"; certificate: string; privateKey: string };
+
+/** A secret given inline in the configuration file, or the absolute path of a file. */
+export type SecretSource = { inline: string; field: string } | { file: string; field: string };
+
+export type ListenConfig =
+  | {
+      kind: "unix";
+      path: string;
+      owner?: Principal;
+      group?: Principal;
+      mode: number;
+    }
+  | { kind: "tcp"; hostname: string; port: number; allowNonLoopback: boolean };
+
+export interface Config {
+  /** Absolute path of the file this came from, for messages. */
+  file: string;
+  device: {
+    hubName?: string;
+    deviceId?: string;
+    status?: ProvisioningStatus;
+    substatus?: ProvisioningSubstatus;
+  };
+  credentials: CredentialSpec;
+  listen: ListenConfig;
+  runAs?: { user: Principal; group?: Principal };
+  security: { allowInsecureSecretFiles: boolean; allowWorldAccessibleSocket: boolean };
+}
+
+/** Reads, parses and validates a configuration file; throws `ConfigErrors` listing every problem. */
+export function loadConfig(path: string): Config {
+  const file = resolve(path);
+  const document = parseDocument(file, readConfigText(file));
+
+  return resolveConfig(file, document, dirname(file));
+}
+
+/**
+ * Validates an already parsed document (also the demo embedded in the executable).
+ * Relative paths in it are taken from `base`.
+ */
+export function resolveConfig(file: string, document: unknown, base: string): Config {
+  const schemaErrors = [...Value.Errors(ConfigFile, document)];
+  if (schemaErrors.length > 0) throw new ConfigErrors(firstPerField(schemaErrors, file));
+
+  const checked = document as ConfigFile;
+  const problems: ConfigError[] = [];
+  const credentials = resolveCredentials(file, base, checked, problems);
+  const listen = resolveListen(file, base, checked, problems);
+  if (problems.length > 0 || !credentials || !listen) throw new ConfigErrors(problems);
+
+  return {
+    file,
+    device: { ...checked.device },
+    credentials,
+    listen,
+    runAs: checked.runAs,
+    security: {
+      allowInsecureSecretFiles: checked.security?.allowInsecureSecretFiles ?? false,
+      allowWorldAccessibleSocket: checked.security?.allowWorldAccessibleSocket ?? false,
+    },
+  };
+}
+
+function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint =
+      code === "ENOENT"
+        ? "create it from examples/config.yaml, or pass another with --config"
+        : code === "EACCES"
+          ? "run extprov as a user that can read it (root or the service user)"
+          : undefined;
+    throw new ConfigErrors([new ConfigError(file, "", `cannot read the file (${code})`, hint)]);
+  }
+}
+
+function parseDocument(file: string, text: string): unknown {
+  const json = extname(file) === ".json";
+
+  try {
+    return json ? JSON.parse(text) : Bun.YAML.parse(text);
+  } catch (error) {
+    // The parser's message names the problem, not the text around it, so no value leaks.
+    const problem = (error as Error).message.replace(/^\w+ Parse error: /, "");
+    const line = json ? undefined : findFirstBadLine(text);
+    const where = line ? ` near line ${line}` : "";
+    throw new ConfigErrors([
+      new ConfigError(
+        file,
+        "",
+        `not valid ${json ? "JSON" : "YAML"}${where}: ${problem}`,
+        "check indentation, colons and quotes",
+      ),
+    ]);
+  }
+}
+
+/**
+ * Bun's YAML errors do not say where the problem is; parsing growing prefixes of the file
+ * finds the first line after which no continuation can make it valid again.
+ */
+function findFirstBadLine(text: string): number | undefined {
+  const lines = text.split("\n");
+  let lastGood = 0;
+
+  for (let count = 1; count <= lines.length; count++) {
+    try {
+      Bun.YAML.parse(lines.slice(0, count).join("\n"));
+      lastGood = count;
+    } catch {
+      // An unfinished block may become valid with the next line; keep looking.
+    }
+  }
+
+  return lastGood < lines.length ? lastGood + 1 : undefined;
+}
+
+/** TypeBox reports a union failure once per branch; one message per field is enough. */
+function firstPerField(errors: ValueError[], file: string): ConfigError[] {
+  const seen = new Set<string>();
+  const result: ConfigError[] = [];
+
+  for (const error of errors) {
+    if (seen.has(error.path)) continue;
+    seen.add(error.path);
+    const { problem, hint } = describeSchemaError(error);
+    result.push(new ConfigError(file, error.path || "/", problem, hint));
+  }
+
+  return result;
+}
+
+function resolveCredentials(
+  file: string,
+  base: string,
+  document: ConfigFile,
+  problems: ConfigError[],
+): CredentialSpec | undefined {
+  const { symmetricKey, connectionString, x509 } = document.credentials;
+  const given = [symmetricKey && "symmetricKey", connectionString && "connectionString", x509 && "x509"]
+    .filter(Boolean);
+
+  if (given.length !== 1) {
+    const problem =
+      given.length === 0 ? "no credential is configured" : `several credentials are configured (${given.join(", ")})`;
+    problems.push(
+      new ConfigError(file, "/credentials", problem, "keep exactly one of symmetricKey, connectionString, x509"),
+    );
+    return undefined;
+  }
+
+  if (symmetricKey) {
+    const key = secretSource(file, base, "/credentials/symmetricKey", symmetricKey.key, symmetricKey.file, "key", problems);
+    return key && { kind: "symmetric-key", key };
+  }
+
+  if (connectionString) {
+    const field = "/credentials/connectionString";
+    const value = secretSource(file, base, field, connectionString.value, connectionString.file, "value", problems);
+    return value && { kind: "connection-string", value };
+  }
+
+  return resolveX509(file, base, x509!, problems);
+}
+
+function secretSource(
+  file: string,
+  base: string,
+  field: string,
+  inline: string | undefined,
+  path: string | undefined,
+  inlineName: string,
+  problems: ConfigError[],
+): SecretSource | undefined {
+  if ((inline === undefined) === (path === undefined)) {
+    problems.push(
+      new ConfigError(file, field, `give exactly one of \`${inlineName}\` and \`file\``, "prefer `file`, kept readable only by the service user"),
+    );
+    return undefined;
+  }
+
+  if (inline !== undefined) return { inline, field: `${field}/${inlineName}` };
+  return { file: resolve(base, path!), field: `${field}/file` };
+}
+
+function resolveX509(
+  file: string,
+  base: string,
+  x509: NonNullable<ConfigFile["credentials"]["x509"]>,
+  problems: ConfigError[],
+): CredentialSpec | undefined {
+  if (x509.source === "payload") {
+    return {
+      kind: "x509",
+      source: "payload",
+      certificate: resolve(base, x509.certificate),
+      privateKey: resolve(base, x509.privateKey),
+    };
+  }
+
+  // With `hsm`, the paths are iotedged's to open, on its side: they are passed as given.
+  for (const name of ["certificate", "privateKey"] as const) {
+    if (!isAbsolute(x509[name])) {
+      problems.push(
+        new ConfigError(file, `/credentials/x509/${name}`, "must be an absolute path for source hsm", "iotedged opens it from its own working folder, so give the full path"),
+      );
+    }
+  }
+
+  return { kind: "x509", source: "hsm", certificate: x509.certificate, privateKey: x509.privateKey };
+}
+
+function resolveListen(
+  file: string,
+  base: string,
+  document: ConfigFile,
+  problems: ConfigError[],
+): ListenConfig | undefined {
+  const listen = document.listen ?? {};
+  const endpoint = listen.endpoint ?? defaultEndpoint;
+  const field = "/listen/endpoint";
+
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    problems.push(new ConfigError(file, field, "is not a URL", "write unix:///var/run/external/external.sock or http://127.0.0.1:9999"));
+    return undefined;
+  }
+
+  if (url.protocol === "unix:") return resolveUnixListen(file, base, url, listen, problems);
+  if (url.protocol === "http:") return resolveTcpListen(file, url, listen, problems);
+
+  const hint = url.protocol === "https:" ? "iotedged supports only http and unix for this endpoint" : "use unix:// or http://";
+  problems.push(new ConfigError(file, field, `unsupported scheme ${url.protocol}`, hint));
+  return undefined;
+}
+
+function resolveUnixListen(
+  file: string,
+  base: string,
+  url: URL,
+  listen: NonNullable<ConfigFile["listen"]>,
+  problems: ConfigError[],
+): ListenConfig | undefined {
+  // unix:///abs/path is what iotedged takes; unix:relative/path is resolved from `base`.
+  const path = resolve(base, decodeURIComponent(url.pathname));
+  if (url.host !== "" || url.pathname === "" || url.pathname.endsWith("/")) {
+    problems.push(
+      new ConfigError(file, "/listen/endpoint", "a unix endpoint needs a socket path", "write three slashes: unix:///var/run/external/external.sock"),
+    );
+    return undefined;
+  }
+
+  const socket = listen.socket ?? {};
+  const mode = socket.mode === undefined ? defaultSocketMode : Number.parseInt(socket.mode, 8);
+  checkSocketMode(file, mode, problems);
+
+  return { kind: "unix", path, owner: socket.owner, group: socket.group, mode };
+}
+
+function checkSocketMode(file: string, mode: number, problems: ConfigError[]): void {
+  const field = "/listen/socket/mode";
+
+  if ((mode & 0o111) !== 0) {
+    problems.push(new ConfigError(file, field, "execute bits mean nothing on a socket", "use read and write bits only, e.g. \"0660\""));
+  }
+
+  if ((mode & 0o222) === 0) {
+    problems.push(new ConfigError(file, field, "no one but root could connect: connecting needs write permission", "give the owner or group write, e.g. \"0660\""));
+  }
+}
+
+function resolveTcpListen(
+  file: string,
+  url: URL,
+  listen: NonNullable<ConfigFile["listen"]>,
+  problems: ConfigError[],
+): ListenConfig | undefined {
+  const field = "/listen/endpoint";
+
+  if (url.pathname !== "/" || url.search || url.username) {
+    problems.push(new ConfigError(file, field, "an http endpoint is only a host and port", "write http://127.0.0.1:9999"));
+  }
+
+  if (url.port === "") {
+    problems.push(new ConfigError(file, field, "an http endpoint needs an explicit port", "write http://127.0.0.1:9999"));
+  }
+
+  if (listen.socket) {
+    problems.push(new ConfigError(file, "/listen/socket", "only applies to unix endpoints", "remove it, or listen on a unix socket"));
+  }
+
+  return {
+    kind: "tcp",
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port),
+    allowNonLoopback: listen.allowNonLoopback ?? false,
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Turns TypeBox's validation errors into a problem and a hint a person can act on. The
+ * rejected value is never repeated: it may be a key.
+ */
+import { ValueErrorType, type ValueError } from "@sinclair/typebox/value";
+
+export interface SchemaProblem {
+  problem: string;
+  hint?: string;
+}
+
+/** Describes one TypeBox error by what was expected and what kind of value was found. */
+export function describeSchemaError(error: ValueError): SchemaProblem {
+  const found = kindOf(error.value);
+
+  switch (error.type) {
+    case ValueErrorType.ObjectAdditionalProperties:
+      return { problem: "unknown field", hint: `remove it or check its spelling; allowed here: ${allowedFields(error)}` };
+    case ValueErrorType.ObjectRequiredProperty:
+      return { problem: "missing required field", hint: "add it" };
+    case ValueErrorType.String:
+      return { problem: `expected a string, found ${found}`, hint: stringHint(error) };
+    case ValueErrorType.StringPattern:
+      return { problem: "has the wrong form", hint: patternHint(error) };
+    case ValueErrorType.StringMinLength:
+      return { problem: "must not be empty" };
+    case ValueErrorType.Boolean:
+      return { problem: `expected true or false, found ${found}` };
+    case ValueErrorType.Object:
+      return { problem: `expected a mapping of fields, found ${found}`, hint: "indent its fields below it" };
+    case ValueErrorType.Union:
+      return describeUnion(error, found);
+    default:
+      return { problem: `${error.message.toLowerCase()}, found ${found}` };
+  }
+}
+
+function describeUnion(error: ValueError, found: string): SchemaProblem {
+  const literals = (error.schema.anyOf ?? [])
+    .map((branch: { const?: unknown }) => branch.const)
+    .filter((value: unknown) => typeof value === "string");
+
+  if (literals.length > 0) {
+    return { problem: `expected one of ${literals.join(", ")}, found ${found}` };
+  }
+
+  return { problem: `expected a name or a numeric id, found ${found}` };
+}
+
+function stringHint(error: ValueError): string | undefined {
+  if (error.path.endsWith("/mode")) return 'write the mode in quotes, e.g. mode: "0660"';
+  if (typeof error.value === "number" || typeof error.value === "boolean") return "put the value in quotes";
+  return undefined;
+}
+
+function patternHint(error: ValueError): string | undefined {
+  if (error.path.endsWith("/mode")) return 'write an octal mode in quotes, e.g. "0660"';
+  return undefined;
+}
+
+function allowedFields(error: ValueError): string {
+  return Object.keys(error.schema.properties ?? {}).join(", ");
+}
+
+/** The kind of a value, never the value itself. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  if (typeof value === "string") return value === "" ? "an empty string" : "a string";
+  if (typeof value === "number") return Number.isInteger(value) ? "an integer" : "a number";
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,154 @@
+/**
+ * Reads and checks the configured credential, and combines it with the device section
+ * into the answer iotedged receives. Nothing is returned unless all of it is valid.
+ */
+import type { Config, SecretSource } from "../config/load.ts";
+import { ConfigError, ConfigErrors } from "../errors.ts";
+import type { DeviceProvisioningInfo } from "../http/schemas.ts";
+import { parseConnectionString } from "./connection-string.ts";
+import { readSecretFile, type SecretFileRules } from "./secret-file.ts";
+import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
+import { checkX509Identity, parseCertificatePem, parsePrivateKeyPem, x509Warnings } from "./x509.ts";
+
+export interface LoadedIdentity {
+  info: DeviceProvisioningInfo;
+  /** Problems that do not stop serving, such as an expired certificate. */
+  warnings: string[];
+}
+
+type Credential = {
+  credentials: DeviceProvisioningInfo["credentials"];
+  hubName?: string;
+  deviceId?: string;
+  commonName?: string;
+  warnings?: (deviceId: string) => string[];
+};
+
+/** Loads the identity a configuration describes; throws `ConfigErrors` on any problem. */
+export function loadIdentity(config: Config, trustedOwners: number[]): LoadedIdentity {
+  const rules: SecretFileRules = {
+    configFile: config.file,
+    allowInsecure: config.security.allowInsecureSecretFiles,
+    trustedOwners,
+  };
+
+  const credential = loadCredential(config, rules);
+  const hubName = pick(config, "hubName", credential.hubName);
+  const deviceId = pick(config, "deviceId", credential.deviceId, credential.commonName);
+  const { status, substatus } = config.device;
+
+  const info: DeviceProvisioningInfo = { hubName, deviceId, credentials: credential.credentials };
+  if (status) info.status = status;
+  if (substatus) info.substatus = substatus;
+
+  return { info, warnings: credential.warnings?.(deviceId) ?? [] };
+}
+
+function loadCredential(config: Config, rules: SecretFileRules): Credential {
+  const spec = config.credentials;
+
+  if (spec.kind === "symmetric-key") {
+    const key = orFail(checkSymmetricKey(readSecret(spec.key, config, rules)), config.file, spec.key.field);
+    return { credentials: { authType: "symmetric-key", source: "payload", key: key.key } };
+  }
+
+  if (spec.kind === "connection-string") {
+    const text = readSecret(spec.value, config, rules);
+    const connection = orFail(parseConnectionString(text), config.file, spec.value.field);
+    return {
+      credentials: { authType: "symmetric-key", source: "payload", key: connection.key },
+      hubName: connection.hubName,
+      deviceId: connection.deviceId,
+    };
+  }
+
+  if (spec.source === "hsm") {
+    return {
+      credentials: { authType: "x509", source: "hsm", identityCert: spec.certificate, identityPrivateKey: spec.privateKey },
+    };
+  }
+
+  return loadX509Payload(spec.certificate, spec.privateKey, config, rules);
+}
+
+function loadX509Payload(certificateFile: string, keyFile: string, config: Config, rules: SecretFileRules): Credential {
+  const certField = "/credentials/x509/certificate";
+  const keyField = "/credentials/x509/privateKey";
+
+  // A certificate is public, but one others could replace would pair with their key.
+  const certText = readSecretFile(certificateFile, certField, { ...rules, allowInsecure: true }).toString("utf8");
+  const certificate = orFail(parseCertificatePem(certText), config.file, certField, certificateFile);
+  const key = orFail(parsePrivateKeyPem(readSecretFile(keyFile, keyField, rules).toString("utf8")), config.file, keyField, keyFile);
+  const identity = orFail(
+    checkX509Identity(certificate.certificates, certificate.pem, key.key, key.pem),
+    config.file,
+    keyField,
+    keyFile,
+  );
+
+  return {
+    credentials: {
+      authType: "x509",
+      source: "payload",
+      identityCert: Buffer.from(identity.certificatePem).toString("base64"),
+      identityPrivateKey: Buffer.from(identity.privateKeyPem).toString("base64"),
+    },
+    commonName: identity.commonName,
+    warnings: (deviceId) => x509Warnings(identity, deviceId),
+  };
+}
+
+function readSecret(source: SecretSource, config: Config, rules: SecretFileRules): string {
+  if ("inline" in source) return source.inline;
+  return readSecretFile(source.file, source.field, rules).toString("utf8");
+}
+
+/** The device section and the credential must agree where both name the hub or device. */
+function pick(
+  config: Config,
+  field: "hubName" | "deviceId",
+  fromCredential: string | undefined,
+  fallback?: string,
+): string {
+  const configured = config.device[field];
+  const fail = (problem: string, hint: string) =>
+    new ConfigErrors([new ConfigError(config.file, `/device/${field}`, problem, hint)]);
+
+  if (configured !== undefined && fromCredential !== undefined && configured !== fromCredential) {
+    throw fail("differs from the connection string", "remove it from the device section, or make them equal");
+  }
+
+  const value = configured ?? fromCredential ?? fallback;
+  if (value === undefined || value === "") throw fail("missing required field", `add device.${field}`);
+
+  const problem = field === "hubName" ? checkHubName(value) : checkDeviceId(value);
+  if (problem) throw fail(problem.problem, problem.hint);
+
+  return value;
+}
+
+/** iotedged connects to `hubName` as a host, so it is the hub's full host name. */
+function checkHubName(name: string): KeyProblem | undefined {
+  if (/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
+    return undefined;
+  }
+
+  return { problem: "is not a host name", hint: "give the hub's host name, e.g. myhub.azure-devices.net" };
+}
+
+/** IoT Hub device ids: up to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ' */
+function checkDeviceId(id: string): KeyProblem | undefined {
+  if (/^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/.test(id)) return undefined;
+
+  return {
+    problem: "is not a valid IoT Hub device id",
+    hint: "use up to 128 letters, digits and - . % _ * ? ! ( ) , : = @ $ '",
+  };
+}
+
+function orFail<T extends object>(result: T | KeyProblem, file: string, field: string, path?: string): T {
+  if (!("problem" in result)) return result;
+
+  const where = path ? `${path}: ` : "";
+  throw new ConfigErrors([new ConfigError(file, field, where + result.problem, result.hint)]);
+}

@@ -1,0 +1,69 @@
+/**
+ * Reads a file that holds a secret, after checking that no other user can read or change
+ * it: a key readable by everyone on the device is a key given away.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { ConfigError } from "../errors.ts";
+
+export interface SecretFileRules {
+  /** The configuration file that names this secret, for messages. */
+  configFile: string;
+  /** Skip the mode and owner checks, for images whose file system cannot keep modes. */
+  allowInsecure: boolean;
+  /** uids that may own a secret file: root, and the user extprov serves as. */
+  trustedOwners: number[];
+}
+
+/** Reads a secret file as bytes; throws a `ConfigError` naming `field` when it is unsafe or unusable. */
+export function readSecretFile(path: string, field: string, rules: SecretFileRules): Buffer {
+  const fail = (problem: string, hint?: string) =>
+    new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
+
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
+  }
+
+  if (!stats.isFile()) throw fail("is not a regular file", "point it at the file that holds the secret");
+  if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
+
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
+  }
+
+  if (bytes.toString("utf8").trim() === "") throw fail("is empty", "write the secret into it");
+  return bytes;
+}
+
+function checkOwnership(
+  mode: number,
+  uid: number,
+  rules: SecretFileRules,
+  fail: (problem: string, hint?: string) => ConfigError,
+): void {
+  const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+
+  if ((mode & 0o007) !== 0) {
+    throw fail(`mode ${octal} lets every user on the device use it`, "chmod 0600 it (or set security.allowInsecureSecretFiles on file systems without modes)");
+  }
+
+  if ((mode & 0o020) !== 0) {
+    throw fail(`mode ${octal} lets its group change it`, "chmod 0600 or 0640 it");
+  }
+
+  if (!rules.trustedOwners.includes(uid)) {
+    throw fail(`is owned by uid ${uid}, who could change or replace it`, "chown it to root or to the user extprov runs as");
+  }
+}
+
+function describeOpenError(code: string | undefined): [string, string?] {
+  if (code === "ENOENT") return ["does not exist", "check the path, or create the file"];
+  if (code === "EACCES") return ["cannot be read by this user", "make it readable by the user extprov runs as"];
+  if (code === "ELOOP") return ["is a symbolic link loop", "point it at the real file"];
+  return [`cannot be read (${code})`];
+}

@@ -1,0 +1,77 @@
+/**
+ * Error types that carry what a person on a device needs: what is wrong, where, how to fix
+ * it, and the exit code the process ends with. Messages never contain secret values.
+ */
+
+/** Exit codes; documented in README and `extprov --help`. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  config: 3,
+  listen: 4,
+  probe: 5,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure that is the user's to fix; `hint` says how. */
+export class ExtprovError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  /** One line: message, then the hint after a semicolon. */
+  describe(): string {
+    return this.hint ? `${this.message}; ${this.hint}` : this.message;
+  }
+}
+
+/** Something in the configuration or a credential file is wrong. */
+export class ConfigError extends ExtprovError {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    problem: string,
+    hint?: string,
+  ) {
+    super(field ? `${file}: ${field}: ${problem}` : `${file}: ${problem}`, ExitCode.config, hint);
+  }
+}
+
+/** Several configuration problems found in one pass, reported together. */
+export class ConfigErrors extends ExtprovError {
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((error) => error.describe()).join("\n"), ExitCode.config);
+  }
+
+  override describe(): string {
+    return this.message;
+  }
+}
+
+/** The endpoint cannot be opened as configured (socket path, ownership, address). */
+export class ListenError extends ExtprovError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.listen, hint);
+  }
+}
+
+/** Wrong command-line arguments. */
+export class UsageError extends ExtprovError {
+  constructor(message: string, hint = "run `extprov --help` for usage") {
+    super(message, ExitCode.usage, hint);
+  }
+}
+
+/** Describes any thrown value without a stack trace, for logs and the terminal. */
+export function describeError(error: unknown): string {
+  if (error instanceof ExtprovError) return error.describe();
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

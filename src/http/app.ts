@@ -1,0 +1,67 @@
+/**
+ * The Elysia application: the two routes of the External Provisioning API and the error
+ * answers around them. It reads what to serve from a `ProvisioningService`, so a reload
+ * swaps the state without touching the routes.
+ */
+import { Elysia } from "elysia";
+import { apiVersion } from "./schemas.ts";
+import { errorResponse, quoteRequestText } from "./errors.ts";
+import { provisioningInformationRoute } from "./routes/provisioning-information.ts";
+import { reprovisionRoute } from "./routes/reprovision.ts";
+import type { ProvisioningService } from "../provisioning/service.ts";
+
+/** Paths the API serves and the methods each allows, for 405 answers. */
+const allowedMethods: Record<string, string> = {
+  "/device/provisioninginformation": "GET",
+  "/device/reprovision": "POST",
+};
+
+/** Builds the application around the service that holds what to serve. */
+export function createApp(service: ProvisioningService) {
+  return new Elysia()
+    .onError(({ code, error, request }) => answerError(code, error, request))
+    .use(provisioningInformationRoute(service))
+    .use(reprovisionRoute(service));
+}
+
+export type App = ReturnType<typeof createApp>;
+
+function answerError(code: string | number, error: unknown, request: Request): Response {
+  const path = pathOf(request.url);
+
+  if (code === "NOT_FOUND") return answerNotFound(request.method, path);
+  if (code === "VALIDATION" || code === "PARSE") return answerBadQuery(request.url);
+
+  // Any other failure is ours: say so without detail; the log has the cause.
+  const status = typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
+  return errorResponse(status >= 400 && status < 600 ? status : 500, "the endpoint could not answer this request");
+}
+
+function answerNotFound(method: string, path: string): Response {
+  const allowed = allowedMethods[path];
+
+  if (allowed) {
+    return errorResponse(405, `${quoteRequestText(method)} is not allowed on ${path}; use ${allowed}`, { allow: allowed });
+  }
+
+  return errorResponse(404, `no such path: ${quoteRequestText(path)}; this endpoint serves GET /device/provisioninginformation and POST /device/reprovision`);
+}
+
+function answerBadQuery(url: string): Response {
+  const version = new URL(url, "http://localhost").searchParams.get("api-version");
+  const problem = version === null ? "the api-version query parameter is missing" : `api-version ${quoteRequestText(version)} is not supported`;
+  return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
+}
+
+/**
+ * The path of a request URL without parsing it whole: the hot path logs it per request.
+ * Bun gives a bare path, not a URL, when the Host header is not a valid host name (as a
+ * client may send for a Unix socket), so both forms are handled.
+ */
+export function pathOf(url: string): string {
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}

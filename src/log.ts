@@ -1,0 +1,124 @@
+/**
+ * The one logger. Each event is one line on stderr, as plain text for a terminal, with
+ * syslog priority prefixes under journald, or as JSON for log collectors.
+ *
+ * Fields are allow-listed by type: a log call can only carry the names below, so a key,
+ * a connection string or a PEM block cannot reach the log by accident.
+ */
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "text" | "json";
+
+export interface LogFields {
+  method?: string;
+  path?: string;
+  status?: number;
+  ms?: number;
+  endpoint?: string;
+  socket?: string;
+  file?: string;
+  field?: string;
+  uid?: number;
+  gid?: number;
+  user?: string;
+  group?: string;
+  mode?: string;
+  hub?: string;
+  device?: string;
+  auth?: string;
+  source?: string;
+  version?: string;
+  commit?: string;
+  pid?: number;
+  signal?: string;
+  code?: number;
+  reason?: string;
+  hint?: string;
+  count?: number;
+  stream?: string;
+  line?: string;
+}
+
+const priorities: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+const ranks: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Under journald the journal adds the time; a `<N>` prefix sets the priority. */
+  journald: boolean;
+  write: (line: string) => void;
+}
+
+export class Logger {
+  constructor(private options: LoggerOptions) {}
+
+  configure(options: Partial<LoggerOptions>): void {
+    this.options = { ...this.options, ...options };
+  }
+
+  debug(event: string, fields?: LogFields): void {
+    this.emit("debug", event, fields);
+  }
+
+  info(event: string, fields?: LogFields): void {
+    this.emit("info", event, fields);
+  }
+
+  warn(event: string, fields?: LogFields): void {
+    this.emit("warn", event, fields);
+  }
+
+  error(event: string, fields?: LogFields): void {
+    this.emit("error", event, fields);
+  }
+
+  enabled(level: LogLevel): boolean {
+    return ranks[level] >= ranks[this.options.level];
+  }
+
+  private emit(level: LogLevel, event: string, fields: LogFields = {}): void {
+    if (!this.enabled(level)) return;
+
+    const line =
+      this.options.format === "json"
+        ? formatJson(level, event, fields)
+        : formatText(level, event, fields, this.options.journald);
+
+    try {
+      this.options.write(line + "\n");
+    } catch {
+      // A closed stderr (the log reader went away) must not stop the endpoint.
+    }
+  }
+}
+
+function formatJson(level: LogLevel, event: string, fields: LogFields): string {
+  return JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields });
+}
+
+function formatText(level: LogLevel, event: string, fields: LogFields, journald: boolean): string {
+  let line = journald ? `<${priorities[level]}>` : `${new Date().toISOString()} `;
+  line += `${level.padEnd(5)} ${event}`;
+
+  for (const [name, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    line += ` ${name}=${quoteIfNeeded(String(value))}`;
+  }
+
+  return line;
+}
+
+/** Quotes values with spaces or quotes, and escapes control characters from requests. */
+function quoteIfNeeded(value: string): string {
+  if (/^[\w./:@+,-]*$/.test(value)) return value;
+  return JSON.stringify(value);
+}
+
+/** The process-wide logger; main configures it from the command line. */
+export const log = new Logger({
+  level: "info",
+  format: "text",
+  journald: Boolean(process.env.JOURNAL_STREAM),
+  write: (line) => process.stderr.write(line),
+});

@@ -1,0 +1,107 @@
+/**
+ * Makes the socket path ready to bind without ever deleting what a user owns: only a
+ * stale socket, one no server answers on, is removed.
+ */
+import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+import { ListenError } from "../errors.ts";
+import { log } from "../log.ts";
+
+/** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
+export async function prepareSocketPath(path: string): Promise<void> {
+  prepareParent(dirname(path));
+
+  const existing = lstatOrUndefined(path);
+  if (!existing) return;
+
+  if (existing.isSymbolicLink()) {
+    throw new ListenError(`${path} is a symbolic link`, "extprov never follows or deletes it; remove it yourself if it is not needed");
+  }
+
+  if (existing.isDirectory()) {
+    throw new ListenError(
+      `${path} is a directory`,
+      "a container runtime creates one when it bind-mounts a socket path that did not exist yet; remove the empty folder and mount the parent folder instead",
+    );
+  }
+
+  if (!existing.isSocket()) {
+    throw new ListenError(`${path} exists and is not a socket`, "extprov never deletes it; move it away or choose another listen.endpoint");
+  }
+
+  await removeIfStale(path);
+}
+
+function prepareParent(folder: string): void {
+  const existing = statOrUndefined(folder);
+
+  if (!existing) {
+    // 0755: iotedged (another user) must reach the socket inside; only the owner may add files.
+    mkdirSync(folder, { recursive: true, mode: 0o755 });
+    log.info("created socket folder", { path: folder, mode: "0755" });
+    return;
+  }
+
+  if (!existing.isDirectory()) {
+    throw new ListenError(`${folder} is not a folder`, "choose a socket path inside a folder");
+  }
+
+  if ((existing.mode & 0o002) !== 0) {
+    throw new ListenError(
+      `${folder} is writable by every user, who could replace the socket`,
+      "put the socket in a folder only root or the service user can write, e.g. /var/run/external",
+    );
+  }
+}
+
+async function removeIfStale(path: string): Promise<void> {
+  const answer = await probeSocket(path);
+
+  if (answer === "live") {
+    throw new ListenError(`another server is listening on ${path}`, "stop it first, or choose another listen.endpoint");
+  }
+
+  if (answer === "denied") {
+    throw new ListenError(`${path} exists and this user cannot connect to it to tell whether it is in use`, "stop the other server, or remove the socket as root");
+  }
+
+  unlinkSync(path);
+  log.info("removed stale socket", { socket: path });
+}
+
+/** Connects to find out whether a server still answers on the socket. */
+function probeSocket(path: string): Promise<"live" | "stale" | "denied"> {
+  const { promise, resolve } = Promise.withResolvers<"live" | "stale" | "denied">();
+  const client = connect(path);
+
+  client.once("connect", () => {
+    client.destroy();
+    resolve("live");
+  });
+
+  client.once("error", (error: NodeJS.ErrnoException) => {
+    resolve(error.code === "EACCES" || error.code === "EPERM" ? "denied" : "stale");
+  });
+
+  return promise;
+}
+
+function lstatOrUndefined(path: string) {
+  return orMissing(path, () => lstatSync(path));
+}
+
+function statOrUndefined(path: string) {
+  return orMissing(path, () => statSync(path));
+}
+
+/** Missing is an answer; anything else (no permission to look) stops the start. */
+function orMissing<T>(path: string, look: () => T): T | undefined {
+  try {
+    return look();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    throw new ListenError(`cannot inspect ${path} (${code})`, "run extprov as a user that can reach the socket folder");
+  }
+}

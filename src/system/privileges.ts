@@ -1,0 +1,65 @@
+/**
+ * Who the process runs as. Started as root, extprov binds the socket, hands it to its
+ * owner, then drops to `runAs` for good before it reads any request.
+ */
+import type { Config } from "../config/load.ts";
+import { ConfigError, ListenError } from "../errors.ts";
+import { log } from "../log.ts";
+import { findGroup, findUser, type AccountFiles, systemAccountFiles } from "./accounts.ts";
+
+export interface Identity {
+  uid: number;
+  gid: number;
+  name?: string;
+}
+
+/** The user and group to serve as: `runAs` if configured, otherwise the current ones. */
+export function resolveServiceIdentity(config: Config, files: AccountFiles = systemAccountFiles): Identity {
+  if (!config.runAs) return { uid: process.geteuid!(), gid: process.getegid!() };
+
+  const { user, group } = config.runAs;
+  const account = findUser(user, files);
+  const uid = typeof user === "number" ? user : account?.uid;
+  if (uid === undefined) {
+    throw new ConfigError(config.file, "/runAs/user", "no such user on this system", "create it (install.sh does), or give a numeric uid");
+  }
+
+  const gid = group === undefined ? account?.gid : typeof group === "number" ? group : findGroup(group, files)?.gid;
+  if (gid === undefined) {
+    const field = group === undefined ? "/runAs/user" : "/runAs/group";
+    throw new ConfigError(config.file, field, "cannot tell which group to run as", "give runAs.group, by name or number");
+  }
+
+  return { uid, gid, name: account?.name };
+}
+
+/** True when the process must switch user after binding. */
+export function needsDrop(service: Identity): boolean {
+  return process.geteuid!() !== service.uid || process.getegid!() !== service.gid;
+}
+
+/** Switches to `service` for good; supplementary groups are dropped to its one group. */
+export function dropPrivileges(service: Identity): void {
+  if (process.geteuid!() !== 0) {
+    throw new ListenError(`only root can switch to uid ${service.uid}`, "start extprov as root, or remove runAs to serve as the current user");
+  }
+
+  process.setgroups!([service.gid]);
+  process.setgid!(service.gid);
+  process.setuid!(service.uid);
+
+  if (process.getuid!() !== service.uid || process.geteuid!() !== service.uid || canRegainRoot()) {
+    throw new ListenError("could not drop root privileges", "check the runAs user");
+  }
+
+  log.info("dropped privileges", { uid: service.uid, gid: service.gid, user: service.name });
+}
+
+function canRegainRoot(): boolean {
+  try {
+    process.setuid!(0);
+    return true;
+  } catch {
+    return false;
+  }
+}
