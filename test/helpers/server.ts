@@ -1,0 +1,111 @@
+/**
+ * Starts the real extprov process (from source, or a compiled executable) and talks to it
+ * over its real socket. Every line it writes is kept, and checked for secrets on stop.
+ */
+import { expect } from "bun:test";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { expectNoSecrets } from "./secrets.ts";
+
+export const repoRoot = join(import.meta.dir, "..", "..");
+export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
+
+export interface RunningServer {
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when a line containing `text` appears; rejects if the process exits first. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** Sends SIGTERM and resolves to the exit code; checks the output for `secrets`. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+export interface StartOptions {
+  args: string[];
+  cwd?: string;
+  /** The command to run; extprov from source by default. */
+  command?: string[];
+  /** Prefix such as setpriv to run as another user. */
+  wrapper?: string[];
+  /** Values that must never appear in the output. */
+  secrets?: string[];
+  env?: Record<string, string>;
+}
+
+/** Starts extprov and waits until it logs that it serves (or exits). */
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const server = spawnExtprov(options);
+  await server.waitFor(" serving ");
+  return server;
+}
+
+/** Starts extprov without waiting for anything. */
+export function spawnExtprov(options: StartOptions): RunningServer {
+  const command = [...(options.wrapper ?? []), ...(options.command ?? sourceCommand), ...options.args];
+  const child = Bun.spawn(command, {
+    cwd: options.cwd,
+    env: { ...process.env, JOURNAL_STREAM: "", ...options.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+
+  let text = "";
+  const waiters = new Set<() => void>();
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      text += new TextDecoder().decode(chunk);
+      for (const wake of waiters) wake();
+    }
+  };
+  const drained = Promise.all([collect(child.stdout), collect(child.stderr)]);
+
+  const waitFor = (needle: string, timeoutMs = 15_000) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`timed out waiting for "${needle}"; output:\n${text}`)), timeoutMs);
+      const check = () => {
+        if (text.includes(needle)) done();
+      };
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        error ? reject(error) : resolve();
+      };
+      waiters.add(check);
+      check();
+      child.exited.then(async () => {
+        await drained;
+        if (text.includes(needle)) return done();
+        done(new Error(`extprov exited with ${child.exitCode} before "${needle}"; output:\n${text}`));
+      });
+    });
+
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode === null) child.kill(signal);
+    const code = await child.exited;
+    await drained;
+    expectNoSecrets(text, options.secrets ?? []);
+    return code;
+  };
+
+  return { process: child, output: () => text, waitFor, stop };
+}
+
+/** Runs extprov to completion, e.g. `check` or a start that must fail. */
+export async function runExtprov(options: StartOptions): Promise<{ code: number; output: string }> {
+  const server = spawnExtprov(options);
+  const code = await server.process.exited;
+  await server.stop();
+  return { code, output: server.output() };
+}
+
+/** Asserts an answer is the API's JSON error with `status`, and returns its message. */
+export async function expectErrorResponse(response: Response, status: number): Promise<string> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toStartWith("application/json");
+
+  const body = (await response.json()) as { message?: unknown };
+  expect(Object.keys(body)).toEqual(["message"]);
+  expect(typeof body.message).toBe("string");
+  return body.message as string;
+}

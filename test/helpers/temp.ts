@@ -1,0 +1,26 @@
+/** Temporary folders for tests: one per test, mode 0700, removed after the file's tests. */
+import { afterAll } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const created: string[] = [];
+
+afterAll(() => {
+  for (const folder of created.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+/** A fresh folder only its owner can enter. */
+export function tempDir(prefix = "extprov-test-"): string {
+  const folder = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(folder, 0o700);
+  created.push(folder);
+  return folder;
+}
+
+/** A fresh folder other users may enter (for tests that switch to another uid). */
+export function sharedTempDir(prefix = "extprov-test-"): string {
+  const folder = tempDir(prefix);
+  chmodSync(folder, 0o755);
+  return folder;
+}

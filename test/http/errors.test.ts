@@ -1,0 +1,125 @@
+/**
+ * Every error answer is the API's ErrorResponse: JSON `{"message": ...}` with the right
+ * status, no stack trace, no secret; and the server keeps answering afterwards.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
+import { newSymmetricKey } from "../helpers/fixtures.ts";
+import { apiQuery, fetchUnix, provisioningPath, rawRequest } from "../helpers/http.ts";
+import { expectErrorResponse, startServer, type RunningServer } from "../helpers/server.ts";
+import { swaggerAvailable, swaggerViolations } from "../helpers/swagger.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const key = newSymmetricKey();
+let socket: string;
+let server: RunningServer;
+
+beforeAll(async () => {
+  const folder = tempDir();
+  socket = join(folder, "external.sock");
+  server = await startServer({ args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))], secrets: [key] });
+});
+
+afterAll(async () => {
+  expect(await server.stop()).toBe(0);
+});
+
+async function errorMessage(path: string, status: number, init?: RequestInit): Promise<string> {
+  const response = await fetchUnix(socket, path, init);
+  const message = await expectErrorResponse(response.clone(), status);
+  if (swaggerAvailable) expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
+  expect(message).not.toContain(key);
+  expect(message).not.toMatch(/\bat \S+:\d+/);
+  return message;
+}
+
+describe("error answers", () => {
+  test("an unknown path is a 404 that names the paths served", async () => {
+    expect(await errorMessage(`/device/other?${apiQuery}`, 404)).toContain("GET /device/provisioninginformation");
+  });
+
+  test("a wrong method is a 405 with an Allow header", async () => {
+    const response = await fetchUnix(socket, provisioningPath, { method: "DELETE" });
+
+    expect(await expectErrorResponse(response, 405)).toContain("use GET");
+    expect(response.headers.get("allow")).toBe("GET");
+  });
+
+  test("GET on the reprovision path is a 405 that says to use POST", async () => {
+    expect(await errorMessage(`/device/reprovision?${apiQuery}`, 405)).toContain("use POST");
+  });
+
+  test("a missing api-version is a 400 that says which version to send", async () => {
+    expect(await errorMessage("/device/provisioninginformation", 400)).toBe(
+      "the api-version query parameter is missing; call with ?api-version=2019-04-10",
+    );
+  });
+
+  test("an unsupported api-version is a 400 that repeats it safely", async () => {
+    const message = await errorMessage("/device/provisioninginformation?api-version=2099-01-01%0A%1B", 400);
+
+    expect(message).toStartWith("api-version 2099-01-01?? is not supported");
+  });
+
+  test("the reprovision route checks the api-version too", async () => {
+    await errorMessage("/device/reprovision", 400, { method: "POST" });
+  });
+
+  test("a body larger than the limit is refused and the server still answers", async () => {
+    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, { method: "POST", body: "x".repeat(1 << 20) });
+
+    expect(response.status).toBe(413);
+    expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
+  });
+
+  test("malformed HTTP gets a 400 and the next request is answered", async () => {
+    const answer = await rawRequest(socket, "NOT HTTP AT ALL\r\n\r\n");
+
+    expect(answer).toStartWith("HTTP/1.1 400");
+    expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
+  });
+});
+
+describe("the Host header a client sends over a Unix socket", () => {
+  const hosts = [
+    ["hex-encoded socket path, as hyper's Unix connectors build it", "2f7661722f72756e2f65787465726e616c2f65787465726e616c2e736f636b:0"],
+    ["localhost", "localhost"],
+    ["a unix: URL, which is not a valid host name", "unix:/var/run/external/external.sock"],
+    ["an empty value", ""],
+  ] as const;
+
+  for (const [what, host] of hosts) {
+    test(`is accepted when it is ${what}`, async () => {
+      const request = `GET ${provisioningPath} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+
+      const answer = await rawRequest(socket, request);
+
+      expect(answer).toStartWith("HTTP/1.1 200");
+      expect(answer).toContain(`"key":"${key}"`);
+    });
+  }
+
+  test("is not needed by an HTTP/1.0 client", async () => {
+    const answer = await rawRequest(socket, `GET ${provisioningPath} HTTP/1.0\r\n\r\n`);
+
+    expect(answer).toStartWith("HTTP/1.1 200");
+  });
+
+  test("unknown paths are found by path whatever the Host header", async () => {
+    const answer = await rawRequest(socket, `GET /nope HTTP/1.1\r\nHost: unix:/x\r\nConnection: close\r\n\r\n`);
+
+    expect(answer).toStartWith("HTTP/1.1 404");
+    expect(answer).toContain('{"message":"no such path: /nope;');
+  });
+});
+
+describe("POST /device/reprovision", () => {
+  test("answers 200 with an empty body and logs the event", async () => {
+    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, { method: "POST" });
+
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("");
+    await server.waitFor("reprovision requested hub=test-hub.azure-devices.net device=test-device");
+  });
+});
