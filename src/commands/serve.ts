@@ -10,20 +10,36 @@ import { log } from "../log.ts";
 import { describeSource, loadState, type ConfigSource, type LoadedState } from "../provisioning/load-state.ts";
 import { ProvisioningService } from "../provisioning/service.ts";
 import { resolveSocketOwnership } from "../socket/ownership.ts";
-import { dropPrivileges, needsDrop } from "../system/privileges.ts";
+import { asServiceUser, dropPrivileges, needsDrop } from "../system/privileges.ts";
 import { commit, version } from "../cli/version.ts";
 
 /** Serves until SIGTERM or SIGINT; resolves to the exit code. */
 export async function serveCommand(source: ConfigSource): Promise<number> {
+  // Listen for stop signals first, so one that comes during start-up is not fatal.
+  const stopSignal = stopSignals();
   log.info("starting", { version, commit, pid: process.pid, file: describeSource(source) });
+
   const loaded = loadState(source);
   logLoaded(loaded);
 
   const service = new ProvisioningService(loaded.state);
   const endpoint = await open(source, loaded, service);
+  process.on("SIGHUP", () => reload(source, loaded, service));
   log.info("serving", { endpoint: endpoint.describe, hub: loaded.state.info.hubName, device: loaded.state.info.deviceId });
 
-  return waitForSignals(source, loaded, service, endpoint);
+  const signal = await stopSignal;
+  log.info("stopping", { signal });
+  await endpoint.close();
+  log.info("stopped", { endpoint: endpoint.describe });
+  return ExitCode.ok;
+}
+
+function stopSignals(): Promise<string> {
+  const { promise, resolve } = Promise.withResolvers<string>();
+
+  process.once("SIGTERM", () => resolve("SIGTERM"));
+  process.once("SIGINT", () => resolve("SIGINT"));
+  return promise;
 }
 
 async function open(source: ConfigSource, loaded: LoadedState, service: ProvisioningService): Promise<Endpoint> {
@@ -36,8 +52,10 @@ async function open(source: ConfigSource, loaded: LoadedState, service: Provisio
   const endpoint = openEndpoint(config, createApp(service), ownership);
   try {
     if (needsDrop(loaded.service)) {
+      // Reloads are done as the service user: prove now that it can read everything.
+      const asService = asServiceUser(loaded.service, () => loadState(source).state);
       dropPrivileges(loaded.service);
-      service.swap(loadState(source).state);
+      service.swap(asService);
     } else if (process.geteuid!() === 0) {
       log.warn("serving as root", { hint: "set runAs so extprov drops to its own user after binding" });
     }
@@ -47,28 +65,6 @@ async function open(source: ConfigSource, loaded: LoadedState, service: Provisio
   }
 
   return endpoint;
-}
-
-function waitForSignals(
-  source: ConfigSource,
-  loaded: LoadedState,
-  service: ProvisioningService,
-  endpoint: Endpoint,
-): Promise<number> {
-  const { promise, resolve } = Promise.withResolvers<number>();
-
-  const stop = async (signal: string) => {
-    log.info("stopping", { signal });
-    await endpoint.close();
-    log.info("stopped", { endpoint: endpoint.describe });
-    resolve(ExitCode.ok);
-  };
-
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGHUP", () => reload(source, loaded, service));
-
-  return promise;
 }
 
 function reload(source: ConfigSource, running: LoadedState, service: ProvisioningService): void {

@@ -35,6 +35,8 @@ export type ListenConfig =
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
   file: string;
+  /** True for the demo built into the executable: there is no file to check. */
+  embedded?: boolean;
   device: {
     hubName?: string;
     deviceId?: string;

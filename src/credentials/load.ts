@@ -6,7 +6,7 @@ import type { Config, SecretSource } from "../config/load.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import type { DeviceProvisioningInfo } from "../http/schemas.ts";
 import { parseConnectionString } from "./connection-string.ts";
-import { readSecretFile, type SecretFileRules } from "./secret-file.ts";
+import { checkSecretFile, readSecretFile, type SecretFileRules } from "./secret-file.ts";
 import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
 import { checkX509Identity, parseCertificatePem, parsePrivateKeyPem, x509Warnings } from "./x509.ts";
 
@@ -99,7 +99,12 @@ function loadX509Payload(certificateFile: string, keyFile: string, config: Confi
 }
 
 function readSecret(source: SecretSource, config: Config, rules: SecretFileRules): string {
-  if ("inline" in source) return source.inline;
+  if ("inline" in source) {
+    // A key written into the configuration makes the configuration file a secret too.
+    if (config.embedded !== true) checkSecretFile(config.file, source.field, rules);
+    return source.inline;
+  }
+
   return readSecretFile(source.file, source.field, rules).toString("utf8");
 }
 

@@ -16,18 +16,8 @@ export interface SecretFileRules {
 
 /** Reads a secret file as bytes; throws a `ConfigError` naming `field` when it is unsafe or unusable. */
 export function readSecretFile(path: string, field: string, rules: SecretFileRules): Buffer {
-  const fail = (problem: string, hint?: string) =>
-    new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
-
-  let stats;
-  try {
-    stats = statSync(path);
-  } catch (error) {
-    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
-  }
-
-  if (!stats.isFile()) throw fail("is not a regular file", "point it at the file that holds the secret");
-  if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
+  const fail = failureFor(path, field, rules);
+  checkSecretFile(path, field, rules);
 
   let bytes: Buffer;
   try {
@@ -38,6 +28,28 @@ export function readSecretFile(path: string, field: string, rules: SecretFileRul
 
   if (bytes.toString("utf8").trim() === "") throw fail("is empty", "write the secret into it");
   return bytes;
+}
+
+/**
+ * Checks that `path` is a regular file only trusted users can read or change; also used
+ * for a configuration file that holds a secret inline.
+ */
+export function checkSecretFile(path: string, field: string, rules: SecretFileRules): void {
+  const fail = failureFor(path, field, rules);
+
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
+  }
+
+  if (!stats.isFile()) throw fail("is not a regular file", "point it at the file that holds the secret");
+  if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
+}
+
+function failureFor(path: string, field: string, rules: SecretFileRules) {
+  return (problem: string, hint?: string) => new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
 }
 
 function checkOwnership(

@@ -22,7 +22,7 @@ export function loadState(source: ConfigSource): LoadedState {
   const config =
     source.kind === "file"
       ? loadConfig(source.path)
-      : resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd());
+      : { ...resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd()), embedded: true };
 
   const service = resolveServiceIdentity(config);
   const trustedOwners = [0, process.geteuid!(), service.uid];

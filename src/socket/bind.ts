@@ -53,8 +53,12 @@ export function removeSocket(socket: BoundSocket): void {
   try {
     if (lstatSync(socket.path).ino !== socket.inode) return;
     unlinkSync(socket.path);
-  } catch {
-    // Already gone: Bun removes the file when the server stops, or someone else did.
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+
+    // After dropping root, the socket's folder may not be writable by the service user.
+    log.warn("socket left in place", { socket: socket.path, reason: `cannot remove it (${code}); the next start replaces it`, hint: "make the socket folder writable by the service user" });
   }
 }
 

@@ -38,6 +38,25 @@ export function needsDrop(service: Identity): boolean {
   return process.geteuid!() !== service.uid || process.getegid!() !== service.gid;
 }
 
+/**
+ * Runs `work` with the effective ids of `service` and returns to root after: a trial run
+ * of what the service user must be able to do, while root can still clean up on failure.
+ */
+export function asServiceUser<T>(service: Identity, work: () => T): T {
+  const groups = process.getgroups!();
+  process.setgroups!([service.gid]);
+  process.setegid!(service.gid);
+  process.seteuid!(service.uid);
+
+  try {
+    return work();
+  } finally {
+    process.seteuid!(0);
+    process.setegid!(0);
+    process.setgroups!(groups);
+  }
+}
+
 /** Switches to `service` for good; supplementary groups are dropped to its one group. */
 export function dropPrivileges(service: Identity): void {
   if (process.geteuid!() !== 0) {

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 async function errorMessage(path: string, status: number, init?: RequestInit): Promise<string> {
   const response = await fetchUnix(socket, path, init);
-  const message = await expectErrorResponse(response.clone(), status);
+  const message = await expectErrorResponse(response.clone() as Response, status);
   if (swaggerAvailable) expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
   expect(message).not.toContain(key);
   expect(message).not.toMatch(/\bat \S+:\d+/);

@@ -1,0 +1,171 @@
+/**
+ * The socket file: created with exactly the configured mode, never replacing anything a
+ * user owns, removed on SIGTERM and SIGINT.
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
+import { newSymmetricKey } from "../helpers/fixtures.ts";
+import { fetchUnix, provisioningPath } from "../helpers/http.ts";
+import { runExtprov, startServer } from "../helpers/server.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const key = newSymmetricKey();
+
+function configFor(folder: string, socket: string, socketSettings: Record<string, unknown> = { mode: "0600" }) {
+  const document = symmetricKeyConfig(socket, key);
+  (document.listen as Record<string, unknown>).socket = socketSettings;
+  return writeConfig(folder, document);
+}
+
+async function refusedStart(folder: string, socket: string) {
+  const result = await runExtprov({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+  expect(result.code).toBe(4);
+  return result.output;
+}
+
+describe("the socket's mode", () => {
+  for (const mode of ["0600", "0660", "0620"]) {
+    test(`is exactly ${mode} when configured so, read back with lstat`, async () => {
+      const folder = tempDir();
+      const socket = join(folder, "external.sock");
+      const server = await startServer({ args: ["serve", "--config", configFor(folder, socket, { mode })], secrets: [key] });
+
+      const stats = lstatSync(socket);
+
+      expect(stats.isSocket()).toBe(true);
+      expect((stats.mode & 0o7777).toString(8).padStart(4, "0")).toBe(mode);
+      expect(stats.uid).toBe(process.getuid!());
+      expect(stats.gid).toBe(process.getgid!());
+      expect(await server.stop()).toBe(0);
+    });
+  }
+
+  test("defaults to 0660", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const document = symmetricKeyConfig(socket, key);
+    delete (document.listen as Record<string, unknown>).socket;
+    const server = await startServer({ args: ["serve", "--config", writeConfig(folder, document)], secrets: [key] });
+
+    expect(lstatSync(socket).mode & 0o7777).toBe(0o660);
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("refuses a mode that opens the socket to every user, unless forced", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+
+    const refused = await runExtprov({ args: ["serve", "--config", configFor(folder, socket, { mode: "0666" })], secrets: [key] });
+
+    expect(refused.code).toBe(3);
+    expect(refused.output).toContain("/listen/socket/mode: mode 0666 lets every user on the device read the device's credentials");
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  test("accepts a world-open mode with security.allowWorldAccessibleSocket, with a warning", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const document = symmetricKeyConfig(socket, key, { security: { allowWorldAccessibleSocket: true } });
+    (document.listen as Record<string, unknown>).socket = { mode: "0666" };
+    const server = await startServer({ args: ["serve", "--config", writeConfig(folder, document)], secrets: [key] });
+
+    expect(lstatSync(socket).mode & 0o7777).toBe(0o666);
+    expect(server.output()).toContain("warn  socket open to every user");
+    expect(await server.stop()).toBe(0);
+  });
+});
+
+describe("what already exists at the socket path", () => {
+  test("a stale socket left by a crash is replaced", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const first = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+    first.process.kill("SIGKILL");
+    await first.process.exited;
+    expect(lstatSync(socket).isSocket()).toBe(true);
+
+    const second = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+
+    expect(second.output()).toContain("removed stale socket");
+    expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
+    expect(await second.stop()).toBe(0);
+  });
+
+  test("a live server is left alone and the start is refused", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const other = Bun.serve({ unix: socket, fetch: () => new Response("other server") });
+
+    const output = await refusedStart(folder, socket);
+
+    expect(output).toContain(`another server is listening on ${socket}`);
+    expect(await (await fetchUnix(socket, "/")).text()).toBe("other server");
+    other.stop(true);
+  });
+
+  test("a regular file is never deleted", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    writeFileSync(socket, "user data");
+
+    expect(await refusedStart(folder, socket)).toContain("exists and is not a socket");
+    expect(readFileSync(socket, "utf8")).toBe("user data");
+  });
+
+  test("a directory, as docker creates for a missing bind-mount source, is never deleted", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    mkdirSync(socket);
+
+    expect(await refusedStart(folder, socket)).toContain("is a directory; a container runtime creates one");
+    expect(lstatSync(socket).isDirectory()).toBe(true);
+  });
+
+  test("a symbolic link is neither followed nor deleted", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const target = join(folder, "target");
+    writeFileSync(target, "target data");
+    symlinkSync(target, socket);
+
+    expect(await refusedStart(folder, socket)).toContain("is a symbolic link");
+    expect(readlinkSync(socket)).toBe(target);
+    expect(readFileSync(target, "utf8")).toBe("target data");
+  });
+});
+
+describe("the socket's folder", () => {
+  test("is created with mode 0755 when missing", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "run", "external", "external.sock");
+    const server = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+
+    expect(lstatSync(join(folder, "run", "external")).mode & 0o7777).toBe(0o755);
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("is refused when every user may write to it", async () => {
+    const folder = tempDir();
+    const open = join(folder, "open");
+    mkdirSync(open);
+    chmodSync(open, 0o1777);
+
+    expect(await refusedStart(folder, join(open, "external.sock"))).toContain("is writable by every user, who could replace the socket");
+  });
+});
+
+describe("stopping", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    test(`on ${signal} removes the socket and exits 0`, async () => {
+      const folder = tempDir();
+      const socket = join(folder, "external.sock");
+      const server = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+
+      expect(await server.stop(signal)).toBe(0);
+      expect(existsSync(socket)).toBe(false);
+      expect(server.output()).toContain(`stopping signal=${signal}`);
+    });
+  }
+});

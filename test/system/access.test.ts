@@ -1,0 +1,109 @@
+/**
+ * Who can connect, decided by the kernel from the socket's owner, group and mode; and the
+ * drop from root to the service user. These need root to give files away and to run
+ * clients as other users (setpriv); without root they are skipped with the reason.
+ */
+import { describe, expect, test } from "bun:test";
+import { chownSync, existsSync, lstatSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { socketEndpoint, writeConfig } from "../helpers/config.ts";
+import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
+import { curlUnix, provisioningPath } from "../helpers/http.ts";
+import { runExtprov, startServer } from "../helpers/server.ts";
+import { sharedTempDir } from "../helpers/temp.ts";
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn("access tests skipped: they need root to chown sockets and switch users");
+
+// Debian's stock accounts: daemon (1:1) owns the socket, nobody (65534) is a stranger.
+const daemon = 1;
+const nobody = 65534;
+
+function as(uid: number, gid: number, groups: number[] = []): string[] {
+  const supplementary = groups.length > 0 ? [`--groups=${groups.join(",")}`] : ["--clear-groups"];
+  return ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, ...supplementary, "--"];
+}
+
+function serviceConfig(folder: string, key: string, extra: Record<string, unknown>) {
+  const keyFile = writeSecret(folder, "device.key", key);
+  return {
+    keyFile,
+    config: writeConfig(
+      folder,
+      {
+        device: { hubName: "test-hub.azure-devices.net", deviceId: "access-device" },
+        credentials: { symmetricKey: { file: keyFile } },
+        listen: { endpoint: socketEndpoint(join(folder, "external.sock")), socket: { owner: daemon, group: daemon, mode: "0660" } },
+        ...extra,
+      },
+      "config.yaml",
+      0o644,
+    ),
+  };
+}
+
+describe.skipIf(!isRoot)("connecting as other users", () => {
+  test("only the socket's owner and members of its group get through", async () => {
+    const folder = sharedTempDir();
+    const socket = join(folder, "external.sock");
+    const key = newSymmetricKey();
+    const { config } = serviceConfig(folder, key, {});
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const stats = lstatSync(socket);
+    const owner = curlUnix(socket, provisioningPath, [], as(daemon, daemon));
+    const groupMember = curlUnix(socket, provisioningPath, [], as(nobody, nobody, [daemon]));
+    const stranger = curlUnix(socket, provisioningPath, [], as(nobody, nobody));
+
+    expect([stats.uid, stats.gid, stats.mode & 0o7777]).toEqual([daemon, daemon, 0o660]);
+    expect(owner.status).toBe(200);
+    expect(groupMember.status).toBe(200);
+    expect(stranger.exitCode).toBe(7);
+    expect(stranger.stderr).toContain("Couldn't connect");
+    expect(stranger.body).not.toContain(key);
+    expect(await server.stop()).toBe(0);
+  });
+});
+
+describe.skipIf(!isRoot)("dropping root", () => {
+  test("switches to runAs after binding, before serving, and reads the key as that user", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config, keyFile } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+    chownSync(keyFile, nobody, nobody);
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const status = readFileSync(`/proc/${server.process.pid}/status`, "utf8");
+
+    expect(status).toMatch(/^Uid:\t65534\t65534\t65534\t65534$/m);
+    expect(status).toMatch(/^Gid:\t65534\t65534\t65534\t65534$/m);
+    expect(status).toMatch(/^Groups:\t65534 ?$/m);
+    expect(server.output()).toContain("dropped privileges uid=65534 gid=65534 user=nobody");
+    expect(curlUnix(join(folder, "external.sock"), provisioningPath, [], as(daemon, daemon)).status).toBe(200);
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("refuses to serve when the runAs user cannot read the key, and removes its socket", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+
+    const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("cannot be read by this user");
+    expect(existsSync(join(folder, "external.sock"))).toBe(false);
+  });
+
+  test("refuses an unknown runAs user before binding", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config } = serviceConfig(folder, key, { runAs: { user: "no-such-user-extprov" } });
+
+    const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("/runAs/user: no such user on this system");
+    expect(existsSync(join(folder, "external.sock"))).toBe(false);
+  });
+});
