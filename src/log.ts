@@ -97,16 +97,27 @@ function formatJson(level: LogLevel, event: string, fields: LogFields): string {
   return JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields });
 }
 
+/**
+ * `<time> <level> <event> name=value ...: <reason>; <hint>`. Reason and hint are prose for
+ * a person, so they close the line unquoted, as "action: cause" reads on a device.
+ */
 function formatText(level: LogLevel, event: string, fields: LogFields, journald: boolean): string {
+  const { reason, hint, ...rest } = fields;
   let line = journald ? `<${priorities[level]}>` : `${new Date().toISOString()} `;
   line += `${level.padEnd(5)} ${event}`;
 
-  for (const [name, value] of Object.entries(fields)) {
+  for (const [name, value] of Object.entries(rest)) {
     if (value === undefined) continue;
     line += ` ${name}=${quoteIfNeeded(String(value))}`;
   }
 
+  if (reason !== undefined) line += `: ${oneLine(reason)}`;
+  if (hint !== undefined) line += `${reason === undefined ? ":" : ";"} ${oneLine(hint)}`;
   return line;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, " ");
 }
 
 /** Quotes values with spaces or quotes, and escapes control characters from requests. */

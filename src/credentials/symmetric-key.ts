@@ -19,7 +19,7 @@ export function checkSymmetricKey(text: string): { key: string } | KeyProblem {
     return { problem: "the key contains white space", hint: "put the key on one line without spaces" };
   }
 
-  if (/[-_]/.test(key) && !/[+/]/.test(key)) {
+  if (/[-_]/.test(key) && /^[A-Za-z0-9_-]+=*$/.test(key)) {
     return {
       problem: "the key is URL-safe base64, which iotedged does not decode",
       hint: "replace - with + and _ with /, and pad with = to a multiple of 4 characters",

@@ -3,7 +3,7 @@
  * written with the mode a device would use.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./temp.ts";
 
@@ -46,7 +46,10 @@ export function makeCertificate(options: CertificateOptions): CertificateFiles {
   const algorithm = options.algorithm ?? ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
 
   openssl(["genpkey", ...algorithm, "-out", privateKey]);
-  if (options.pkcs1) openssl(["pkey", "-in", privateKey, "-traditional", "-out", privateKey]);
+  if (options.pkcs1) {
+    openssl(["pkey", "-in", privateKey, "-traditional", "-out", `${privateKey}.pkcs1`]);
+    renameSync(`${privateKey}.pkcs1`, privateKey);
+  }
   const subject = `/CN=${options.commonName}`;
 
   if (options.expired) {

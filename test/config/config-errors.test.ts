@@ -1,0 +1,168 @@
+/**
+ * Broken configurations: each stops the start with exit code 3 and one line per problem
+ * naming the file, the field, what is wrong and how to fix it, never the value.
+ */
+import { describe, expect, test } from "bun:test";
+import { writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { writeConfig } from "../helpers/config.ts";
+import { newSymmetricKey } from "../helpers/fixtures.ts";
+import { runExtprov } from "../helpers/server.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const key = newSymmetricKey();
+const device = { hubName: "test-hub.azure-devices.net", deviceId: "test-device" };
+
+interface Case {
+  name: string;
+  document?: Record<string, unknown>;
+  text?: string;
+  expected: string[];
+}
+
+const listen = (folder: string) => ({ endpoint: `unix://${join(folder, "s.sock")}` });
+
+const cases: ((folder: string) => Case)[] = [
+  (folder) => ({
+    name: "an unknown field, with the allowed ones",
+    document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), lisen: {} },
+    expected: ["/lisen: unknown field; remove it or check its spelling; allowed here: device, credentials, listen, runAs, security"],
+  }),
+  (folder) => ({
+    name: "a key given as a number",
+    document: { device, credentials: { symmetricKey: { key: 12345 } }, listen: listen(folder) },
+    expected: ["/credentials/symmetricKey/key: expected a string, found an integer; put the value in quotes"],
+  }),
+  (folder) => ({
+    name: "a mode written without quotes",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { mode: 660 } } },
+    expected: ['/listen/socket/mode: expected a string, found an integer; write the mode in quotes, e.g. mode: "0660"'],
+  }),
+  (folder) => ({
+    name: "a status the API does not allow",
+    document: { device: { ...device, status: "active" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    expected: ["/device/status: expected one of assigned, assigning, disabled, failed, unassigned, found a string"],
+  }),
+  (folder) => ({
+    name: "no credential",
+    document: { device, credentials: {}, listen: listen(folder) },
+    expected: ["/credentials: no credential is configured; keep exactly one of symmetricKey, connectionString, x509"],
+  }),
+  (folder) => ({
+    name: "two credentials",
+    document: { device, credentials: { symmetricKey: { key }, connectionString: { value: "x" } }, listen: listen(folder) },
+    expected: ["/credentials: several credentials are configured (symmetricKey, connectionString)"],
+  }),
+  (folder) => ({
+    name: "both an inline key and a key file",
+    document: { device, credentials: { symmetricKey: { key, file: "k" } }, listen: listen(folder) },
+    expected: ["/credentials/symmetricKey: give exactly one of `key` and `file`"],
+  }),
+  () => ({
+    name: "an https endpoint",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { endpoint: "https://127.0.0.1:9999" } },
+    expected: ["/listen/endpoint: unsupported scheme https:; iotedged supports only http and unix for this endpoint"],
+  }),
+  () => ({
+    name: "an http endpoint without a port",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { endpoint: "http://127.0.0.1" } },
+    expected: ["/listen/endpoint: an http endpoint needs an explicit port"],
+  }),
+  (folder) => ({
+    name: "a relative hsm path",
+    document: { device, credentials: { x509: { source: "hsm", certificate: "cert.pem", privateKey: "/k.pem" } }, listen: listen(folder) },
+    expected: ["/credentials/x509/certificate: must be an absolute path for source hsm"],
+  }),
+  (folder) => ({
+    name: "a missing hub name",
+    document: { device: { deviceId: "d" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    expected: ["/device/hubName: missing required field; add device.hubName"],
+  }),
+  (folder) => ({
+    name: "a hub name that is not a host name",
+    document: { device: { ...device, hubName: "https://hub" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    expected: ["/device/hubName: is not a host name; give the hub's host name, e.g. myhub.azure-devices.net"],
+  }),
+  (folder) => ({
+    name: "a device id with a space",
+    document: { device: { ...device, deviceId: "my device" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    expected: ["/device/deviceId: is not a valid IoT Hub device id"],
+  }),
+  (folder) => ({
+    name: "a connection string for another device than the device section names",
+    document: {
+      device: { deviceId: "other" },
+      credentials: { connectionString: { value: `HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=${key}` } },
+      listen: listen(folder),
+    },
+    expected: ["/device/deviceId: differs from the connection string"],
+  }),
+  () => ({
+    name: "invalid YAML, with the line",
+    text: `device:\n  hubName: h\n  deviceId: "unterminated\ncredentials:\n  symmetricKey:\n    key: ${key}\n`,
+    expected: ["not valid YAML near line 3"],
+  }),
+  () => ({
+    name: "a document that is a list",
+    text: "- a\n- b\n",
+    expected: ["/: expected a mapping of fields, found a list"],
+  }),
+];
+
+describe("a broken configuration", () => {
+  for (const make of cases) {
+    const preview = make("/tmp/x");
+
+    test(`is refused with a precise message: ${preview.name}`, async () => {
+      const folder = tempDir();
+      const { document, text, expected } = make(folder);
+      const file = join(folder, "config.yaml");
+      if (document) writeConfig(folder, document);
+      else writeFileSync(file, text!, { mode: 0o600 });
+
+      const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
+
+      expect(result.code).toBe(3);
+      for (const line of expected) expect(result.output).toContain(`${file}: ${line}`);
+      expect(result.output).not.toContain("    at ");
+    });
+  }
+
+  test("reports every schema problem at once, one line each", async () => {
+    const folder = tempDir();
+    const file = writeConfig(folder, { device: { hubName: 1, deviceId: 2 }, credentials: { symmetricKey: { key } }, extra: true });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output.match(/refused to start/g)?.length).toBe(3);
+  });
+
+  test("a missing file says how to create one", async () => {
+    const result = await runExtprov({ args: ["check", "--config", "/nonexistent/extprov.yaml"] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("/nonexistent/extprov.yaml: cannot read the file (ENOENT); create it from examples/config.yaml");
+  });
+
+  test("a configuration holding an inline key must not be readable by others", async () => {
+    const folder = tempDir();
+    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) });
+    chmodSync(file, 0o644);
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("/credentials/symmetricKey/key: " + file + ": mode 0644 lets every user on the device use it");
+  });
+
+  test("JSON is accepted as well as YAML", async () => {
+    const folder = tempDir();
+    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) }, "config.json");
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`configuration ${file} is valid`);
+  });
+});

@@ -1,0 +1,254 @@
+/**
+ * Credential files as a device holds them: modes, owners, encodings and PEM variants.
+ * Each is run through `extprov check`, the same load `serve` does, as a real process.
+ */
+import { describe, expect, test } from "bun:test";
+import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeConfig } from "../helpers/config.ts";
+import { makeCertificate, newSymmetricKey, openssl, writeSecret } from "../helpers/fixtures.ts";
+import { runExtprov } from "../helpers/server.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const device = { hubName: "test-hub.azure-devices.net", deviceId: "cred-device" };
+const isRoot = process.getuid?.() === 0;
+
+async function check(folder: string, credentials: Record<string, unknown>, secrets: string[], extra = {}) {
+  const file = writeConfig(folder, { device, credentials, ...extra });
+  const result = await runExtprov({ args: ["check", "--config", file], secrets });
+  return { ...result, file };
+}
+
+async function checkKeyFile(content: string, mode = 0o600, extra = {}) {
+  const folder = tempDir();
+  const path = writeSecret(folder, "device.key", content, mode);
+  return { ...(await check(folder, { symmetricKey: { file: path } }, [content.trim()], extra)), path };
+}
+
+describe("a symmetric key file", () => {
+  test("with a trailing newline and mode 0600 is accepted", async () => {
+    expect((await checkKeyFile(`${newSymmetricKey()}\n`)).code).toBe(0);
+  });
+
+  test("readable by its group (0640, as root:extprov) is accepted", async () => {
+    expect((await checkKeyFile(newSymmetricKey(), 0o640)).code).toBe(0);
+  });
+
+  test("readable by every user is refused with the mode and the fix", async () => {
+    const result = await checkKeyFile(newSymmetricKey(), 0o644);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`/credentials/symmetricKey/file: ${result.path}: mode 0644 lets every user on the device use it; chmod 0600 it`);
+  });
+
+  test("writable by its group is refused", async () => {
+    const result = await checkKeyFile(newSymmetricKey(), 0o660);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("mode 0660 lets its group change it");
+  });
+
+  test("readable by every user is accepted with security.allowInsecureSecretFiles, for file systems without modes", async () => {
+    expect((await checkKeyFile(newSymmetricKey(), 0o644, { security: { allowInsecureSecretFiles: true } })).code).toBe(0);
+  });
+
+  test("that is empty is refused", async () => {
+    const result = await checkKeyFile("\n");
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(": is empty; write the secret into it");
+  });
+
+  test("that is missing is refused", async () => {
+    const folder = tempDir();
+    const result = await check(folder, { symmetricKey: { file: "missing.key" } }, []);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${join(folder, "missing.key")}: does not exist`);
+  });
+
+  test("given as a relative path is found beside the configuration", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    mkdirSync(join(folder, "secrets"));
+    writeSecret(join(folder, "secrets"), "device.key", key);
+
+    expect((await check(folder, { symmetricKey: { file: "secrets/device.key" } }, [key])).code).toBe(0);
+  });
+
+  test("reached through a symbolic link is accepted, checked by the target's mode", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const target = writeSecret(folder, "real.key", key);
+    symlinkSync(target, join(folder, "device.key"));
+
+    expect((await check(folder, { symmetricKey: { file: "device.key" } }, [key])).code).toBe(0);
+  });
+
+  test("that is a folder is refused", async () => {
+    const folder = tempDir();
+    mkdirSync(join(folder, "device.key"));
+
+    const result = await check(folder, { symmetricKey: { file: "device.key" } }, []);
+
+    expect(result.output).toContain("is not a regular file");
+  });
+
+  test.skipIf(!isRoot)("owned by another user, who could replace it, is refused", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const path = writeSecret(folder, "device.key", key);
+    chownSync(path, 65534, 65534);
+
+    const result = await check(folder, { symmetricKey: { file: path } }, [key]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("is owned by uid 65534, who could change or replace it");
+  });
+});
+
+describe("a symmetric key's encoding", () => {
+  const bad = [
+    ["not base64", "not-base64!!", "is not valid standard base64"],
+    ["URL-safe base64", "ab-_cd-_ef-_gh-_ij-_kl-_mn-_op-_qr-_st-_uvw=", "is URL-safe base64, which iotedged does not decode"],
+    ["cut short (no padding)", newSymmetricKey().slice(0, -1), "is not valid standard base64"],
+    ["broken by a space", "AAAA AAAA", "contains white space"],
+  ] as const;
+
+  for (const [what, key, message] of bad) {
+    test(`is refused when it is ${what}`, async () => {
+      const folder = tempDir();
+      const result = await check(folder, { symmetricKey: { key } }, []);
+
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(`/credentials/symmetricKey/key: the key ${message}`);
+    });
+  }
+});
+
+describe("a connection string", () => {
+  const bad = [
+    ["missing its key", "HostName=h.azure-devices.net;DeviceId=d", "the connection string has no SharedAccessKey"],
+    ["a hub's service string", `HostName=h.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=${newSymmetricKey()}`, "this is a hub (service) connection string"],
+    ["a module's", `HostName=h.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${newSymmetricKey()}`, "this is a module's connection string"],
+    ["for X.509", "HostName=h.azure-devices.net;DeviceId=d;x509=true", "X.509 connection strings carry no key"],
+    ["not Name=value", "just some text", "is not Name=value"],
+  ] as const;
+
+  for (const [what, value, message] of bad) {
+    test(`is refused when it is ${what}`, async () => {
+      const folder = tempDir();
+      const result = await check(folder, { connectionString: { value } }, [value]);
+
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(message);
+    });
+  }
+});
+
+describe("an X.509 payload identity", () => {
+  async function checkPair(certificate: string, privateKey: string, secrets: string[], deviceId = "x509-device") {
+    const folder = tempDir();
+    const file = writeConfig(folder, {
+      device: { hubName: device.hubName, deviceId },
+      credentials: { x509: { source: "payload", certificate, privateKey } },
+    });
+    const result = await runExtprov({ args: ["check", "--config", file], secrets });
+    return result;
+  }
+
+  const keyKinds = [
+    ["an RSA key in PKCS#8", { algorithm: undefined }],
+    ["an RSA key in PKCS#1", { pkcs1: true }],
+    ["an EC P-256 key", { algorithm: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] }],
+    ["an Ed25519 key", { algorithm: ["-algorithm", "ED25519"] }],
+  ] as const;
+
+  for (const [what, options] of keyKinds) {
+    test(`with ${what} is accepted`, async () => {
+      const files = makeCertificate({ commonName: "x509-device", ...options });
+
+      const result = await checkPair(files.certificate, files.privateKey, [files.privateKeyPem]);
+
+      expect(result.code).toBe(0);
+      expect(result.output).not.toContain("warning");
+    });
+  }
+
+  test("with a key from another certificate is refused", async () => {
+    const one = makeCertificate({ commonName: "x509-device" });
+    const other = makeCertificate({ commonName: "x509-device" });
+
+    const result = await checkPair(one.certificate, other.privateKey, [other.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("the private key does not belong to the identity certificate");
+  });
+
+  test("with an expired certificate is served, with a warning", async () => {
+    const files = makeCertificate({ commonName: "x509-device", expired: true });
+
+    const result = await checkPair(files.certificate, files.privateKey, [files.privateKeyPem]);
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain("warning: the identity certificate expired on 2021-01-01T00:00:00.000Z");
+  });
+
+  test("whose CN differs from the device id is served, with a warning", async () => {
+    const files = makeCertificate({ commonName: "someone-else" });
+
+    const result = await checkPair(files.certificate, files.privateKey, [files.privateKeyPem]);
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain("warning: the identity certificate's subject CN differs from the device id");
+  });
+
+  test("with CRLF line endings and a chain certificate after it is accepted", async () => {
+    const identity = makeCertificate({ commonName: "x509-device" });
+    const issuer = makeCertificate({ commonName: "issuer" });
+    const folder = tempDir();
+    const chain = (identity.certificatePem + issuer.certificatePem).replace(/\n/g, "\r\n");
+    const certificate = join(folder, "chain.pem");
+    writeFileSync(certificate, chain);
+
+    const result = await checkPair(certificate, identity.privateKey, [identity.privateKeyPem]);
+
+    expect(result.code).toBe(0);
+  });
+
+  test("with an encrypted key is refused with how to decrypt it", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const folder = tempDir();
+    const encrypted = join(folder, "encrypted.pem");
+    openssl(["pkey", "-in", files.privateKey, "-aes256", "-passout", "pass:secret-pass", "-out", encrypted]);
+
+    const result = await checkPair(files.certificate, encrypted, [files.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("the private key is encrypted");
+  });
+
+  test("with the files swapped is refused", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+
+    const result = await checkPair(files.privateKey, files.certificate, [files.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("holds no PEM certificate");
+    expect(readFileSync(files.privateKey, "utf8")).toBe(files.privateKeyPem);
+  });
+
+  test("takes the device id from the certificate's CN when none is configured", async () => {
+    const files = makeCertificate({ commonName: "cn-device" });
+    const folder = tempDir();
+    const file = writeConfig(folder, {
+      device: { hubName: device.hubName },
+      credentials: { x509: { source: "payload", certificate: files.certificate, privateKey: files.privateKey } },
+    });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [files.privateKeyPem] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain('"deviceId": "cn-device"');
+  });
+});
