@@ -30,12 +30,14 @@ export interface StartOptions {
   /** Values that must never appear in the output. */
   secrets?: string[];
   env?: Record<string, string>;
+  /** What startServer waits for; the text log's "serving" line by default. */
+  readyText?: string;
 }
 
 /** Starts extprov and waits until it logs that it serves (or exits). */
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const server = spawnExtprov(options);
-  await server.waitFor(" serving ");
+  await server.waitFor(options.readyText ?? " serving endpoint=");
   return server;
 }
 

@@ -1,0 +1,113 @@
+/** The command line: help, version, usage errors, `check`, log formats, TCP endpoints. */
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
+import { newSymmetricKey } from "../helpers/fixtures.ts";
+import { apiQuery, provisioningPath } from "../helpers/http.ts";
+import { runExtprov, startServer } from "../helpers/server.ts";
+import { tempDir } from "../helpers/temp.ts";
+import packageJson from "../../package.json";
+
+describe("extprov's command line", () => {
+  test("--help lists the commands, options and exit codes", async () => {
+    const result = await runExtprov({ args: ["--help"] });
+
+    expect(result.code).toBe(0);
+    for (const text of ["serve", "check", "--config FILE", "--demo", "--log-format", "Exit codes:", "3  the configuration"]) {
+      expect(result.output).toContain(text);
+    }
+  });
+
+  test("--version prints the package version", async () => {
+    const result = await runExtprov({ args: ["--version"] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toStartWith(`extprov ${packageJson.version} (commit source, bun `);
+  });
+
+  test("an unknown option exits 2 and points to --help", async () => {
+    const result = await runExtprov({ args: ["serve", "--confg", "x"] });
+
+    expect(result.code).toBe(2);
+    expect(result.output).toContain("Unknown option '--confg'; run `extprov --help` for usage");
+  });
+
+  test("an unknown command exits 2 and lists the commands", async () => {
+    const result = await runExtprov({ args: ["server"] });
+
+    expect(result.code).toBe(2);
+    expect(result.output).toContain("unknown command server; choose one of serve, check");
+  });
+
+  test("check prints what would be served with the key masked", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const file = writeConfig(folder, symmetricKeyConfig(join(folder, "s.sock"), key));
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`configuration ${file} is valid`);
+    expect(result.output).toMatch(/"key": "<secret: 44 characters, sha256 [0-9a-f]{8}>"/);
+  });
+
+  test("check --demo validates the built-in demo from any folder", async () => {
+    const result = await runExtprov({ args: ["check", "--demo"], cwd: tempDir() });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain('"deviceId": "extprov-demo-device"');
+  });
+});
+
+describe("logging", () => {
+  test("--log-format json writes one JSON object per line with allow-listed fields", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "s.sock");
+    const key = newSymmetricKey();
+    const file = writeConfig(folder, symmetricKeyConfig(socket, key));
+    const args = ["serve", "--config", file, "--log-format", "json"];
+    const server = await startServer({ args, secrets: [key], readyText: '"event":"serving"' });
+
+    await fetch(`http://localhost${provisioningPath}`, { unix: socket } as RequestInit);
+    await server.waitFor('"event":"request"');
+    expect(await server.stop()).toBe(0);
+
+    const events = server.output().trim().split("\n").map((line) => JSON.parse(line));
+    const request = events.find((event) => event.event === "request");
+    expect(Object.keys(request).sort()).toEqual(["event", "level", "method", "ms", "path", "status", "ts"]);
+    expect(events.map((event) => event.event)).toContain("socket ready");
+  });
+
+  test("under journald, text lines carry syslog priorities instead of a time", async () => {
+    const result = await runExtprov({ args: ["check", "--config", "/nonexistent.yaml"], env: { JOURNAL_STREAM: "8:1234" } });
+
+    expect(result.output).toStartWith("<3>error refused to start: /nonexistent.yaml: cannot read the file");
+  });
+});
+
+describe("a TCP endpoint", () => {
+  test("serves on a loopback port", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const file = writeConfig(folder, { ...symmetricKeyConfig("", key), listen: { endpoint: `http://127.0.0.1:${port}` } });
+    const server = await startServer({ args: ["serve", "--config", file], secrets: [key] });
+
+    const response = await fetch(`http://127.0.0.1:${port}/device/provisioninginformation?${apiQuery}`);
+
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { credentials: { key: string } }).credentials.key).toBe(key);
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("refuses an address beyond loopback unless listen.allowNonLoopback is set", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const file = writeConfig(folder, { ...symmetricKeyConfig("", key), listen: { endpoint: "http://0.0.0.0:9999" } });
+
+    const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(4);
+    expect(result.output).toContain("0.0.0.0 is not a loopback address");
+  });
+});
