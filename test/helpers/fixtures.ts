@@ -30,7 +30,7 @@ export interface CertificateFiles {
 export interface CertificateOptions {
   commonName: string;
   /** openssl genpkey algorithm options; RSA 2048 by default. */
-  algorithm?: string[];
+  algorithm?: readonly string[];
   days?: number;
   /** Write the key in PKCS#1 (`-----BEGIN RSA PRIVATE KEY-----`) instead of PKCS#8. */
   pkcs1?: boolean;
