@@ -3,12 +3,13 @@
  * under qemu on an emulated CPU without AVX. Each serves the built-in demo from a fresh
  * folder and is asked through its socket with fetch and with curl.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { executableName, targets, type Target } from "../../build/targets.ts";
 import {
-  buildOnce,
+  allTargets,
+  buildInto,
   demoAnswer,
   projectRoot,
   requireTool,
@@ -21,9 +22,12 @@ const query = "http://localhost/device/provisioninginformation?api-version=2019-
 
 let dist: string;
 
+// Executables only: the archives are release.test.ts's concern and take most of a build.
 beforeAll(async () => {
-  dist = await buildOnce();
+  dist = await buildInto(allTargets, { archives: false });
 }, 300_000);
+
+afterAll(() => rmSync(dist, { recursive: true, force: true }));
 
 function target(name: string): Target {
   return targets.find((t) => t.name === name)!;

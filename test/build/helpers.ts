@@ -1,7 +1,7 @@
 /**
- * Shared by the build tests: one build of every target per `bun test` run, the tools the
- * tests need (a missing one fails its test, naming the Debian package), and a way to run
- * an executable for another CPU under qemu.
+ * Shared by the build tests: a build into a temporary folder, the tools the tests need (a
+ * missing one fails its test, naming the Debian package), and a way to run an executable
+ * for another CPU under qemu.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,22 +17,24 @@ export const demoAnswer = {
 };
 
 /** Every target, so the musl builds can be inspected too. */
-const builtTargets = "linux-x64,linux-x64-baseline,linux-arm64,linux-x64-musl,linux-arm64-musl";
+export const allTargets = [
+  "linux-x64",
+  "linux-x64-baseline",
+  "linux-arm64",
+  "linux-x64-musl",
+  "linux-arm64-musl",
+].join(",");
 
-let build: Promise<string> | undefined;
-
-/** Runs `bun build/compile.ts` once into a temporary folder and returns that folder. */
-export function buildOnce(): Promise<string> {
-  build ??= runBuild();
-  return build;
-}
-
-async function runBuild(): Promise<string> {
+/**
+ * Runs `bun build/compile.ts` into a new temporary folder and returns that folder; the
+ * caller removes it in its afterAll (bun test runs no process exit handlers).
+ */
+export async function buildInto(targets: string, options: { archives: boolean }): Promise<string> {
   const outDir = mkdtempSync(join(tmpdir(), "extprov-build-test-"));
-  process.on("exit", () => rmSync(outDir, { recursive: true, force: true }));
+  const flags = options.archives ? [] : ["--no-archives"];
 
   const child = Bun.spawn(
-    [process.execPath, "build/compile.ts", "--target", builtTargets, "--out", outDir],
+    [process.execPath, "build/compile.ts", "--target", targets, "--out", outDir, ...flags],
     { cwd: projectRoot, stdout: "pipe", stderr: "pipe" },
   );
   const [code, stdout, stderr] = await Promise.all([
@@ -41,7 +43,11 @@ async function runBuild(): Promise<string> {
     new Response(child.stderr).text(),
   ]);
 
-  if (code !== 0) throw new Error(`the build failed (exit ${code}):\n${stdout}${stderr}`);
+  if (code !== 0) {
+    rmSync(outDir, { recursive: true, force: true });
+    throw new Error(`the build failed (exit ${code}):\n${stdout}${stderr}`);
+  }
+
   return outDir;
 }
 

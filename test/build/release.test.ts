@@ -2,23 +2,32 @@
  * What a release is made of: SHA256SUMS, the archives and their layout (install.sh finds
  * the executables in bin/ beside it), and the pinned runtimes behind cross-compiling.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compileExecutable } from "../../build/compile-executable.ts";
 import { packArchive } from "../../build/package-release.ts";
 import { checkPins, defaultRuntimeCache, runtimeFor } from "../../build/runtimes.ts";
 import { readSourceInfo } from "../../build/source-info.ts";
 import { selectTargets, targets } from "../../build/targets.ts";
-import { buildOnce, projectRoot, requireTool, runToEnd, temporaryFolder } from "./helpers.ts";
+import {
+  allTargets,
+  buildInto,
+  projectRoot,
+  requireTool,
+  runToEnd,
+  temporaryFolder,
+} from "./helpers.ts";
 
 let dist: string;
 let version: string;
 
 beforeAll(async () => {
-  dist = await buildOnce();
+  dist = await buildInto(allTargets, { archives: true });
   version = (await Bun.file(join(projectRoot, "package.json")).json()).version;
 }, 300_000);
+
+afterAll(() => rmSync(dist, { recursive: true, force: true }));
 
 /** `tar -tvzf` as [mode, size, path] rows. */
 async function listArchive(file: string): Promise<{ mode: string; size: number; path: string }[]> {
