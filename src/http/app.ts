@@ -13,7 +13,7 @@ import type { ProvisioningService } from "../provisioning/service.ts";
 /** Paths the API serves and the methods each allows, for 405 answers. */
 const allowedMethods: Record<string, string> = {
   "/device/provisioninginformation": "GET",
-  "/device/reprovision": "POST",
+  "/device/reprovision": "GET, POST",
 };
 
 /** Builds the application around the service that holds what to serve. */
@@ -44,7 +44,7 @@ function answerNotFound(method: string, path: string): Response {
     return errorResponse(405, `${quoteRequestText(method)} is not allowed on ${path}; use ${allowed}`, { allow: allowed });
   }
 
-  return errorResponse(404, `no such path: ${quoteRequestText(path)}; this endpoint serves GET /device/provisioninginformation and POST /device/reprovision`);
+  return errorResponse(404, `no such path: ${quoteRequestText(path)}; this endpoint serves GET /device/provisioninginformation and GET or POST /device/reprovision`);
 }
 
 function answerBadQuery(url: string): Response {

@@ -46,8 +46,8 @@ describe("error answers", () => {
     expect(response.headers.get("allow")).toBe("GET");
   });
 
-  test("GET on the reprovision path is a 405 that says to use POST", async () => {
-    expect(await errorMessage(`/device/reprovision?${apiQuery}`, 405)).toContain("use POST");
+  test("PUT on the reprovision path is a 405 that says to use GET or POST", async () => {
+    expect(await errorMessage(`/device/reprovision?${apiQuery}`, 405, { method: "PUT" })).toContain("use GET, POST");
   });
 
   test("a missing api-version is a 400 that says which version to send", async () => {
@@ -120,12 +120,19 @@ describe("the Host header a client sends over a Unix socket", () => {
   });
 });
 
-describe("POST /device/reprovision", () => {
-  test("answers 200 with an empty body and logs the event", async () => {
-    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, { method: "POST" });
+describe("/device/reprovision", () => {
+  test("answers iotedged's GET with 200 and an empty body, and logs the event", async () => {
+    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`);
 
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("");
     await server.waitFor("reprovision requested hub=test-hub.azure-devices.net device=test-device");
+  });
+
+  test("answers the swagger's POST the same way", async () => {
+    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, { method: "POST" });
+
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("");
   });
 });

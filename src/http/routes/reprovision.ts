@@ -1,21 +1,23 @@
 /**
- * POST /device/reprovision?api-version=2019-04-10: iotedged's notice that the device may
- * have moved to another hub (only sent when its `dynamic_reprovisioning` is on).
+ * /device/reprovision?api-version=2019-04-10: iotedged's notice that the device may have
+ * moved to another hub (sent only when its `dynamic_reprovisioning` is on).
+ *
+ * The swagger says POST, but iotedged 1.1's generated client
+ * (edgelet/external-provisioning/src/apis/external_provisioning_api.rs) sends GET with an
+ * empty body and treats any 2xx as success, ignoring the body. Both methods are answered.
  */
 import { Elysia } from "elysia";
 import { ApiVersionQuery, ErrorResponse } from "../schemas.ts";
 import type { ProvisioningService } from "../../provisioning/service.ts";
 
+export const reprovisionMethods = ["GET", "POST"] as const;
+
 export function reprovisionRoute(service: ProvisioningService) {
-  return new Elysia().post(
-    "/device/reprovision",
-    async () => {
-      const failure = await service.reprovision();
-      return failure ?? new Response(null, { status: 200 });
-    },
-    {
-      query: ApiVersionQuery,
-      response: { 400: ErrorResponse, 500: ErrorResponse },
-    },
-  );
+  const handle = async () => {
+    const failure = await service.reprovision();
+    return failure ?? new Response(null, { status: 200 });
+  };
+  const options = { query: ApiVersionQuery, response: { 400: ErrorResponse, 500: ErrorResponse } };
+
+  return new Elysia().get("/device/reprovision", handle, options).post("/device/reprovision", handle, options);
 }
