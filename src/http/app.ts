@@ -53,6 +53,23 @@ function answerBadQuery(url: string): Response {
   return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
 }
 
+/** The origin every request is given before routing; a Unix socket has no host anyway. */
+const plainOrigin = "http://localhost";
+
+/**
+ * The request with its URL's origin made `http://localhost`. Elysia finds the path by
+ * looking for "/" from the 12th character on (its `handler.standardHostname`), which
+ * skips into the path when the Host header is shorter than 4 characters ("Host: x"), and
+ * a correct request was routed as a 404 or 405.
+ */
+export function withPlainOrigin(request: Request): Request {
+  const url = request.url;
+  if (url.startsWith(`${plainOrigin}/`)) return request;
+
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  return new Request(plainOrigin + (start < 0 ? "/" : url.slice(start)), request);
+}
+
 /**
  * The path of a request URL without parsing it whole: the hot path logs it per request.
  * Bun gives a bare path, not a URL, when the Host header is not a valid host name (as a

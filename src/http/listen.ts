@@ -9,7 +9,7 @@ import { log } from "../log.ts";
 import { bindUnixSocket, removeSocket, type BoundSocket, type SocketOwnership } from "../socket/bind.ts";
 import { prepareSocketPath } from "../socket/path.ts";
 import { errorResponse, quoteRequestText } from "./errors.ts";
-import { pathOf, type App } from "./app.ts";
+import { pathOf, withPlainOrigin, type App } from "./app.ts";
 
 /** Requests carry no body; a reprovision notice is empty. */
 export const maxRequestBodyBytes = 16 * 1024;
@@ -92,7 +92,7 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
 function loggedHandler(app: App): Handler {
   return async (request) => {
     const started = performance.now();
-    const response = await app.handle(request);
+    const response = await app.handle(withPlainOrigin(request));
 
     log.info("request", {
       method: quoteRequestText(request.method, 16),

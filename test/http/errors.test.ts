@@ -87,6 +87,8 @@ describe("the Host header a client sends over a Unix socket", () => {
     ["localhost", "localhost"],
     ["a unix: URL, which is not a valid host name", "unix:/var/run/external/external.sock"],
     ["an empty value", ""],
+    ["one letter, shorter than Elysia's path search assumes", "x"],
+    ["three letters with a port", "abc:80"],
   ] as const;
 
   for (const [what, host] of hosts) {
