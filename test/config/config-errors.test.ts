@@ -166,3 +166,25 @@ describe("a broken configuration", () => {
     expect(result.output).toContain(`configuration ${file} is valid`);
   });
 });
+
+describe("extprov check", () => {
+  const socketCases = [
+    ["an unknown socket owner", { owner: "no-such-user-extprov" }, "/listen/socket/owner: no such user on this system"],
+    ["an unknown socket group", { group: "no-such-group-extprov" }, "/listen/socket/group: no such group on this system"],
+    ["a mode open to every user", { mode: "0666" }, "/listen/socket/mode: mode 0666 lets every user on the device read"],
+  ] as const;
+
+  for (const [what, socket, message] of socketCases) {
+    test(`refuses what serve refuses: ${what}`, async () => {
+      const folder = tempDir();
+      const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket } });
+
+      const checked = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+      const served = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
+
+      expect([checked.code, served.code]).toEqual([3, 3]);
+      expect(checked.output).toContain(`${file}: ${message}`);
+      expect(served.output).toContain(`${file}: ${message}`);
+    });
+  }
+});
