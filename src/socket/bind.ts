@@ -7,6 +7,7 @@ import { chmodSync, chownSync, lstatSync, unlinkSync } from "node:fs";
 import type { Server } from "bun";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
+import { fileSystemHint } from "./path.ts";
 
 export interface SocketOwnership {
   uid: number;
@@ -32,7 +33,7 @@ export function bindUnixSocket(
   try {
     server = listen(path);
   } catch (error) {
-    throw new ListenError(`cannot listen on ${path}: ${(error as Error).message}`, "check that the folder is writable by this user");
+    throw new ListenError(`cannot listen on ${path}: ${(error as Error).message}`, fileSystemHint((error as NodeJS.ErrnoException).code));
   } finally {
     process.umask(previousUmask);
   }
