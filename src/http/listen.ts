@@ -8,6 +8,7 @@ import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bindUnixSocket, removeSocket, type BoundSocket, type SocketOwnership } from "../socket/bind.ts";
 import { prepareSocketPath } from "../socket/path.ts";
+import { watchSocket } from "../socket/watch.ts";
 import { errorResponse, quoteRequestText } from "./errors.ts";
 import { pathOf, withPlainOrigin, type App } from "./app.ts";
 
@@ -22,6 +23,8 @@ export interface Endpoint {
   describe: string;
   /** Stops accepting, lets requests in flight finish, removes the socket. */
   close(): Promise<void>;
+  /** Resolves with the reason if the socket file is removed or replaced; never for TCP. */
+  lost: Promise<string>;
 }
 
 /** Makes sure the unix socket path can be bound; TCP needs no preparation. */
@@ -57,6 +60,7 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
     server,
     describe: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
     close: () => server.stop(false),
+    lost: new Promise<string>(() => {}),
   };
 }
 
@@ -68,6 +72,7 @@ function unixEndpoint(socket: BoundSocket): Endpoint {
       await socket.server.stop(false);
       removeSocket(socket);
     },
+    lost: watchSocket(socket),
   };
 }
 

@@ -58,7 +58,7 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
     const result = await runExtprov({ args: ["serve", "--config", configFor(socket)], secrets: [key] });
 
     expect(result.code).toBe(4);
-    expect(result.output).toContain(`cannot listen on ${socket}: EROFS: read-only file system`);
+    expect(result.output).toContain(`cannot listen on ${socket} (EROFS)`);
     expect(result.output).toContain("the file system is read-only; put the socket on a writable tmpfs such as /run");
     expect(result.output).not.toContain("    at ");
   });
@@ -72,7 +72,7 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
     expect(result.output).toContain(`cannot create the socket folder ${folder} (EROFS); the file system is read-only`);
   });
 
-  test("out of inodes: exit 4 with the cause; once one is freed the same start serves", async () => {
+  test("out of inodes: exit 4 with the cause; once two are freed the same start serves", async () => {
     const folder = tmpfs("size=64k,nr_inodes=8");
     const fillers = useAllInodes(folder);
     const socket = join(folder, "external.sock");
@@ -85,7 +85,8 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
     expect(refused.output).toContain("the file system is full (no free blocks or inodes)");
     expect(readdirSync(folder).sort()).toEqual([...fillers].sort());
 
-    rmSync(join(folder, fillers.pop()!));
+    // tmpfs counts names: the socket's private name and its link each take one for a moment.
+    for (const name of fillers.splice(-2)) rmSync(join(folder, name));
     const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
 
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
@@ -122,7 +123,7 @@ describe.skipIf(!isRoot)("a socket folder the service user cannot write", () => 
     const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key], wrapper });
 
     expect(result.code).toBe(4);
-    expect(result.output).toContain(`cannot listen on ${join(socketFolder, "external.sock")}: EACCES`);
+    expect(result.output).toContain(`cannot listen on ${join(socketFolder, "external.sock")} (EACCES)`);
     expect(result.output).toContain("check that the folder is writable by this user");
     expect(readdirSync(socketFolder)).toEqual([]);
   });
