@@ -87,9 +87,11 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
   };
   const common = { fetch, error, maxRequestBodySize: maxRequestBodyBytes, development: false };
 
-  // Known limit: Bun takes idleTimeout for TCP listeners only; a unix socket client that
-  // stays silent holds its connection until it goes away.
-  if ("unix" in address) return Bun.serve({ ...common, unix: address.unix });
+  if ("unix" in address) {
+    // @ts-expect-error bun-types declares idleTimeout for TCP only, but Bun applies it to a
+    // unix listener too (test/http/slow-clients.test.ts proves it at run time).
+    return Bun.serve({ ...common, unix: address.unix, idleTimeout: idleTimeoutSeconds });
+  }
   return Bun.serve({ ...common, ...address, idleTimeout: idleTimeoutSeconds });
 }
 
