@@ -48,8 +48,15 @@ function answerNotFound(method: string, path: string): Response {
 }
 
 function answerBadQuery(url: string): Response {
-  const version = new URL(url, "http://localhost").searchParams.get("api-version");
-  const problem = version === null ? "the api-version query parameter is missing" : `api-version ${quoteRequestText(version)} is not supported`;
+  // The query as the router saw it: a URL parser would drop a "#..." the value still has.
+  const start = url.indexOf("?");
+  const versions = start < 0 ? [] : new URLSearchParams(url.slice(start + 1)).getAll("api-version");
+  const problem =
+    versions.length === 0
+      ? "the api-version query parameter is missing"
+      : versions.length > 1
+        ? "api-version is given more than once"
+        : `api-version ${quoteRequestText(versions[0]!)} is not supported`;
   return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
 }
 

@@ -62,6 +62,19 @@ describe("error answers", () => {
     expect(message).toStartWith("api-version 2099-01-01?? is not supported");
   });
 
+  test("an api-version given twice is a 400 that says so, not that the good one is unsupported", async () => {
+    expect(await errorMessage(`/device/provisioninginformation?${apiQuery}&api-version=2099-01-01`, 400)).toStartWith(
+      "api-version is given more than once;",
+    );
+  });
+
+  test("a fragment sent in the request line is part of the value it follows, and is named", async () => {
+    const answer = await rawRequest(socket, `GET ${provisioningPath}#x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+
+    expect(answer).toStartWith("HTTP/1.1 400");
+    expect(answer).toContain('{"message":"api-version 2019-04-10#x is not supported;');
+  });
+
   test("the reprovision route checks the api-version too", async () => {
     await errorMessage("/device/reprovision", 400, { method: "POST" });
   });
