@@ -135,6 +135,8 @@ describe("a symmetric key's encoding", () => {
     ["URL-safe base64", "ab-_cd-_ef-_gh-_ij-_kl-_mn-_op-_qr-_st-_uvw=", "is URL-safe base64, which iotedged does not decode"],
     ["cut short (no padding)", newSymmetricKey().slice(0, -1), "is not valid standard base64"],
     ["broken by a space", "AAAA AAAA", "contains white space"],
+    ["valid base64 of 15 bytes, as a key file cut short", newSymmetricKey().slice(0, 20), "decodes to 15 bytes; IoT Hub device keys are 16 to 64"],
+    ["valid base64 of 66 bytes", randomBytes(66).toString("base64"), "decodes to 66 bytes"],
   ] as const;
 
   for (const [what, key, message] of bad) {
