@@ -21,7 +21,8 @@ afterAll(() => {
 
   const secrets = [...new Set(entries.flatMap((entry) => (entry.kind === "secret" ? [entry.value] : [])))];
   const texts = entries.flatMap((entry) => (entry.kind === "output" || entry.kind === "error-body" ? [entry] : []));
-  const total = (kind: string) => entries.reduce((sum, entry) => sum + ("count" in entry && entry.kind === kind ? entry.count : 0), 0);
+  const total = (kind: string) =>
+    entries.reduce((sum, entry) => sum + ("count" in entry && entry.kind === kind ? entry.count : 0), 0);
   const scanner = new SecretScanner(secrets);
   const problems: string[] = [];
 
@@ -32,7 +33,10 @@ afterAll(() => {
   }
 
   const bytes = texts.reduce((sum, { text }) => sum + text.length, 0);
-  console.log(`secrets: ${texts.length} outputs and error bodies (${bytes} characters) searched for ${secrets.length} secrets, ${problems.length} problems`);
+  console.log(
+    `secrets: ${texts.length} outputs and error bodies (${bytes} characters) searched for ${secrets.length} secrets, ` +
+      `${problems.length} problems`,
+  );
   console.log(`robustness: ${total("bad-inputs")} bad inputs, ${total("faults")} faults injected`);
 
   if (problems.length > 0) throw new Error(`secrets or stack traces reached the output:\n${problems.join("\n")}`);

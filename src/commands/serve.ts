@@ -27,7 +27,10 @@ export async function serveCommand(source: ConfigSource): Promise<number> {
   process.on("SIGHUP", () => reload(source, loaded, service));
   log.info("serving", { endpoint: endpoint.describe, hub: loaded.state.info.hubName, device: loaded.state.info.deviceId });
 
-  const ended = await Promise.race([stopSignal.then((signal) => ({ signal })), endpoint.lost.then((lost) => ({ lost }))]);
+  const ended = await Promise.race([
+    stopSignal.then((signal) => ({ signal })),
+    endpoint.lost.then((lost) => ({ lost })),
+  ]);
   if ("lost" in ended) return stopForLostSocket(endpoint, ended.lost);
 
   log.info("stopping", { signal: ended.signal });
@@ -42,7 +45,11 @@ export async function serveCommand(source: ConfigSource): Promise<number> {
  * Whatever took the socket's place is left alone.
  */
 async function stopForLostSocket(endpoint: Endpoint, reason: string): Promise<number> {
-  log.error("socket lost, stopping", { endpoint: endpoint.describe, reason, hint: "nobody can connect any more; starting extprov again binds a new socket" });
+  log.error("socket lost, stopping", {
+    endpoint: endpoint.describe,
+    reason,
+    hint: "nobody can connect any more; starting extprov again binds a new socket",
+  });
   await endpoint.close();
   return ExitCode.listen;
 }

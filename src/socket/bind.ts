@@ -70,7 +70,8 @@ function publish(privatePath: string, path: string): Stats {
     linkSync(privatePath, path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const hint = code === "EEXIST" ? "another file appeared there while extprov started; extprov leaves it alone" : fileSystemHint(code);
+    const hint =
+      code === "EEXIST" ? "another file appeared there while extprov started; extprov leaves it alone" : fileSystemHint(code);
     throw new ListenError(`cannot put the socket at ${path} (${code})`, hint);
   }
 

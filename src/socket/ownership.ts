@@ -40,7 +40,8 @@ function warnReadWithoutWrite(mode: number): void {
     ["other users", 0o004, 0o002, "clear the read bit"],
   ] as const) {
     if ((mode & read) !== 0 && (mode & write) === 0) {
-      log.warn("socket read bit without write", { mode: octal(mode), reason: `${who} can read but not connect: connecting needs write permission`, hint: fix });
+      const reason = `${who} can read but not connect: connecting needs write permission`;
+      log.warn("socket read bit without write", { mode: octal(mode), reason, hint: fix });
     }
   }
 }
