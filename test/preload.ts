@@ -2,7 +2,7 @@
  * Loaded before the test files (bunfig.toml): names the record of the whole run
  * (test/helpers/suite-record.ts), and after the last file searches every line extprov
  * wrote and every error body it answered for every secret any test made, then prints how
- * many bad inputs and faults the suite tried.
+ * many bad inputs and faults the suite tried. It also removes the tests' temporary folders.
  */
 import { afterAll } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -10,12 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeSecret, SecretScanner } from "./helpers/secrets.ts";
 import { readRecord } from "./helpers/suite-record.ts";
+import { removeTempDirs } from "./helpers/temp.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "extprov-record-"));
 chmodSync(folder, 0o700);
 process.env.EXTPROV_TEST_RECORD = folder;
 
 afterAll(() => {
+  removeTempDirs();
   const entries = readRecord();
   rmSync(folder, { recursive: true, force: true });
 

@@ -41,7 +41,7 @@ describe.skipIf(!hasPrlimit)("more connections than file descriptors", () => {
     const deadline = performance.now() + 10_000;
     while (openFileCount(pid) < limit && performance.now() < deadline) await Bun.sleep(50);
 
-    expect(openFileCount(pid)).toBe(limit);
+    expect(openFileCount(pid)).toBeGreaterThanOrEqual(limit);
     // Known limit: meanwhile a good client waits in the listen queue (here for 1 s, in vain).
     expect(await status(socket)).toBe(0);
     for (const client of clients) client.destroy();
