@@ -30,7 +30,8 @@ Exit codes:
   1  unexpected failure
   2  wrong command-line arguments
   3  the configuration or a credential is invalid
-  4  the endpoint cannot be opened as configured (socket path, owner, mode, address)
+  4  the endpoint cannot be opened as configured (socket path, owner, mode, address),
+     or its socket was removed while serving
 
 Query the endpoint as iotedged does:
   curl --unix-socket ./run/external.sock \\

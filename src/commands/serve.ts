@@ -27,11 +27,31 @@ export async function serveCommand(source: ConfigSource): Promise<number> {
   process.on("SIGHUP", () => reload(source, loaded, service));
   log.info("serving", { endpoint: endpoint.describe, hub: loaded.state.info.hubName, device: loaded.state.info.deviceId });
 
-  const signal = await stopSignal;
-  log.info("stopping", { signal });
+  const ended = await Promise.race([
+    stopSignal.then((signal) => ({ signal })),
+    endpoint.lost.then((lost) => ({ lost })),
+  ]);
+  if ("lost" in ended) return stopForLostSocket(endpoint, ended.lost);
+
+  log.info("stopping", { signal: ended.signal });
   await endpoint.close();
   log.info("stopped", { endpoint: endpoint.describe });
   return ExitCode.ok;
+}
+
+/**
+ * Nobody can connect to a socket whose file is gone, and a new one needs root to be given
+ * its owner: exiting with 4 lets the service manager (Restart=on-failure) start afresh.
+ * Whatever took the socket's place is left alone.
+ */
+async function stopForLostSocket(endpoint: Endpoint, reason: string): Promise<number> {
+  log.error("socket lost, stopping", {
+    endpoint: endpoint.describe,
+    reason,
+    hint: "nobody can connect any more; starting extprov again binds a new socket",
+  });
+  await endpoint.close();
+  return ExitCode.listen;
 }
 
 function stopSignals(): Promise<string> {

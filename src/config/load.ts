@@ -3,7 +3,7 @@
  * it into a resolved `Config`: paths made absolute, the endpoint parsed, defaults applied.
  * Credentials are only described here; `src/credentials/` reads and checks them.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
@@ -13,6 +13,8 @@ import { describeSchemaError } from "./schema-errors.ts";
 
 export const defaultEndpoint = "unix:///var/run/external/external.sock";
 export const defaultSocketMode = 0o660;
+/** A configuration is a few hundred bytes; anything past this is the wrong file. */
+export const maxConfigBytes = 1024 * 1024;
 
 export type CredentialSpec =
   | { kind: "symmetric-key"; key: SecretSource }
@@ -85,25 +87,45 @@ export function resolveConfig(file: string, document: unknown, base: string): Co
 }
 
 function readConfigText(file: string): string {
+  const fail = (problem: string, hint?: string) => new ConfigErrors([new ConfigError(file, "", problem, hint)]);
+
+  let stats;
+  try {
+    stats = statSync(file);
+  } catch (error) {
+    throw fail(...describeReadError(error));
+  }
+
+  // Looked at before it is opened: opening a FIFO waits for a writer, /dev/zero never ends.
+  if (!stats.isFile()) throw fail("is not a regular file", "pass the configuration file with --config");
+  if (stats.size > maxConfigBytes) {
+    throw fail(`is ${stats.size} bytes, too large for a configuration (limit ${maxConfigBytes})`, "pass the configuration file with --config");
+  }
+
   try {
     return readFileSync(file, "utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const hint =
-      code === "ENOENT"
-        ? "create it from examples/config.yaml, or pass another with --config"
-        : code === "EACCES"
-          ? "run extprov as a user that can read it (root or the service user)"
-          : undefined;
-    throw new ConfigErrors([new ConfigError(file, "", `cannot read the file (${code})`, hint)]);
+    throw fail(...describeReadError(error));
   }
+}
+
+function describeReadError(error: unknown): [string, string?] {
+  const code = (error as NodeJS.ErrnoException).code;
+  const hint =
+    code === "ENOENT"
+      ? "create it from examples/config.yaml, or pass another with --config"
+      : code === "EACCES"
+        ? "run extprov as a user that can read it (root or the service user)"
+        : undefined;
+  return [`cannot read the file (${code})`, hint];
 }
 
 function parseDocument(file: string, text: string): unknown {
   const json = extname(file) === ".json";
 
+  let document: unknown;
   try {
-    return json ? JSON.parse(text) : Bun.YAML.parse(text);
+    document = json ? JSON.parse(text) : Bun.YAML.parse(text);
   } catch (error) {
     // The parser's message names the problem, not the text around it, so no value leaks.
     const problem = (error as Error).message.replace(/^\w+ Parse error: /, "");
@@ -118,6 +140,14 @@ function parseDocument(file: string, text: string): unknown {
       ),
     ]);
   }
+
+  if (document === null || document === undefined) {
+    throw new ConfigErrors([
+      new ConfigError(file, "", "holds no settings (it is empty or only comments)", "start from examples/config.yaml"),
+    ]);
+  }
+
+  return document;
 }
 
 /**

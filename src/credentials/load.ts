@@ -48,13 +48,13 @@ function loadCredential(config: Config, rules: SecretFileRules): Credential {
   const spec = config.credentials;
 
   if (spec.kind === "symmetric-key") {
-    const key = orFail(checkSymmetricKey(readSecret(spec.key, config, rules)), config.file, spec.key.field);
+    const key = orFail(checkSymmetricKey(readSecret(spec.key, config, rules)), config.file, spec.key.field, fileOf(spec.key));
     return { credentials: { authType: "symmetric-key", source: "payload", key: key.key } };
   }
 
   if (spec.kind === "connection-string") {
     const text = readSecret(spec.value, config, rules);
-    const connection = orFail(parseConnectionString(text), config.file, spec.value.field);
+    const connection = orFail(parseConnectionString(text), config.file, spec.value.field, fileOf(spec.value));
     return {
       credentials: { authType: "symmetric-key", source: "payload", key: connection.key },
       hubName: connection.hubName,
@@ -106,6 +106,11 @@ function readSecret(source: SecretSource, config: Config, rules: SecretFileRules
   }
 
   return readSecretFile(source.file, source.field, rules).toString("utf8");
+}
+
+/** The file a secret came from, for messages; undefined when it is inline. */
+function fileOf(source: SecretSource): string | undefined {
+  return "file" in source ? source.file : undefined;
 }
 
 /** The device section and the credential must agree where both name the hub or device. */

@@ -2,8 +2,11 @@
  * Reads a file that holds a secret, after checking that no other user can read or change
  * it: a key readable by everyone on the device is a key given away.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
 import { ConfigError } from "../errors.ts";
+
+/** A key or a PEM chain is a few KiB; a larger file is the wrong one, and is not read. */
+export const maxSecretBytes = 1024 * 1024;
 
 export interface SecretFileRules {
   /** The configuration file that names this secret, for messages. */
@@ -17,7 +20,10 @@ export interface SecretFileRules {
 /** Reads a secret file as bytes; throws a `ConfigError` naming `field` when it is unsafe or unusable. */
 export function readSecretFile(path: string, field: string, rules: SecretFileRules): Buffer {
   const fail = failureFor(path, field, rules);
-  checkSecretFile(path, field, rules);
+  const stats = checkSecretFile(path, field, rules);
+  if (stats.size > maxSecretBytes) {
+    throw fail(`is ${stats.size} bytes, too large for a key or certificate (limit ${maxSecretBytes})`, "point it at the file that holds the secret");
+  }
 
   let bytes: Buffer;
   try {
@@ -34,7 +40,7 @@ export function readSecretFile(path: string, field: string, rules: SecretFileRul
  * Checks that `path` is a regular file only trusted users can read or change; also used
  * for a configuration file that holds a secret inline.
  */
-export function checkSecretFile(path: string, field: string, rules: SecretFileRules): void {
+export function checkSecretFile(path: string, field: string, rules: SecretFileRules): Stats {
   const fail = failureFor(path, field, rules);
 
   let stats;
@@ -46,6 +52,7 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
 
   if (!stats.isFile()) throw fail("is not a regular file", "point it at the file that holds the secret");
   if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
+  return stats;
 }
 
 function failureFor(path: string, field: string, rules: SecretFileRules) {

@@ -3,6 +3,8 @@
  * section 4, with padding) and signs SAS tokens with the bytes, so that is what is checked.
  */
 
+const minKeyBytes = 16;
+const maxKeyBytes = 64;
 const standardBase64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export interface KeyProblem {
@@ -30,6 +32,16 @@ export function checkSymmetricKey(text: string): { key: string } | KeyProblem {
     return {
       problem: "the key is not valid standard base64",
       hint: "copy the key again from the IoT hub; it uses A-Z a-z 0-9 + / and ends in = padding",
+    };
+  }
+
+  // IoT Hub takes device keys of 16 to 64 bytes (its SDKs' MinKeyLengthInBytes and
+  // MaxKeyLengthInBytes); a shorter one is most likely a key file cut short.
+  const bytes = Buffer.from(key, "base64").length;
+  if (bytes < minKeyBytes || bytes > maxKeyBytes) {
+    return {
+      problem: `the key decodes to ${bytes} bytes; IoT Hub device keys are ${minKeyBytes} to ${maxKeyBytes} (its own are 32)`,
+      hint: "the key may be cut short; copy it again from the IoT hub",
     };
   }
 

@@ -75,6 +75,14 @@ export function checkX509Identity(
   const identity = certificates[0]!;
 
   if (!identity.checkPrivateKey(key)) {
+    const owner = certificates.findIndex((certificate) => certificate.checkPrivateKey(key));
+    if (owner > 0) {
+      return {
+        problem: `the private key belongs to certificate ${owner + 1} in the file, not to the first, which iotedged presents as the device`,
+        hint: "put the device's own certificate first in the file, then its chain",
+      };
+    }
+
     return {
       problem: "the private key does not belong to the identity certificate",
       hint: "pair each certificate with the key it was issued for; the identity certificate must come first in its file",

@@ -48,7 +48,9 @@ function answerNotFound(method: string, path: string): Response {
 }
 
 function answerBadQuery(url: string): Response {
-  const versions = new URL(url, "http://localhost").searchParams.getAll("api-version");
+  // The query as the router saw it: a URL parser would drop a "#..." the value still has.
+  const start = url.indexOf("?");
+  const versions = start < 0 ? [] : new URLSearchParams(url.slice(start + 1)).getAll("api-version");
   const problem =
     versions.length === 0
       ? "the api-version query parameter is missing"
@@ -57,6 +59,23 @@ function answerBadQuery(url: string): Response {
         : `api-version ${quoteRequestText(versions[0]!)} is not supported`;
 
   return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
+}
+
+/** The origin every request is given before routing; a Unix socket has no host anyway. */
+const plainOrigin = "http://localhost";
+
+/**
+ * The request with its URL's origin made `http://localhost`. Elysia finds the path by
+ * looking for "/" from the 12th character on (its `handler.standardHostname`), which
+ * skips into the path when the Host header is shorter than 4 characters ("Host: x"), and
+ * a correct request was routed as a 404 or 405.
+ */
+export function withPlainOrigin(request: Request): Request {
+  const url = request.url;
+  if (url.startsWith(`${plainOrigin}/`)) return request;
+
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  return new Request(plainOrigin + (start < 0 ? "/" : url.slice(start)), request);
 }
 
 /**

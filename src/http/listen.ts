@@ -8,8 +8,9 @@ import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { bindUnixSocket, removeSocket, type BoundSocket, type SocketOwnership } from "../socket/bind.ts";
 import { prepareSocketPath } from "../socket/path.ts";
+import { watchSocket } from "../socket/watch.ts";
 import { errorResponse, quoteRequestText } from "./errors.ts";
-import { pathOf, type App } from "./app.ts";
+import { pathOf, withPlainOrigin, type App } from "./app.ts";
 
 /** Requests carry no body; a reprovision notice is empty. */
 export const maxRequestBodyBytes = 16 * 1024;
@@ -22,6 +23,8 @@ export interface Endpoint {
   describe: string;
   /** Stops accepting, lets requests in flight finish, removes the socket. */
   close(): Promise<void>;
+  /** Resolves with the reason if the socket file is removed or replaced; never for TCP. */
+  lost: Promise<string>;
 }
 
 /** Makes sure the unix socket path can be bound; TCP needs no preparation. */
@@ -57,6 +60,7 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
     server,
     describe: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
     close: () => server.stop(false),
+    lost: new Promise<string>(() => {}),
   };
 }
 
@@ -68,6 +72,7 @@ function unixEndpoint(socket: BoundSocket): Endpoint {
       await socket.server.stop(false);
       removeSocket(socket);
     },
+    lost: watchSocket(socket),
   };
 }
 
@@ -82,9 +87,11 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
   };
   const common = { fetch, error, maxRequestBodySize: maxRequestBodyBytes, development: false };
 
-  // Known limit: Bun takes idleTimeout for TCP listeners only; a unix socket client that
-  // stays silent holds its connection until it goes away.
-  if ("unix" in address) return Bun.serve({ ...common, unix: address.unix });
+  if ("unix" in address) {
+    // @ts-expect-error bun-types declares idleTimeout for TCP only, but Bun applies it to a
+    // unix listener too (test/http/slow-clients.test.ts proves it at run time).
+    return Bun.serve({ ...common, unix: address.unix, idleTimeout: idleTimeoutSeconds });
+  }
   return Bun.serve({ ...common, ...address, idleTimeout: idleTimeoutSeconds });
 }
 
@@ -92,7 +99,7 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
 function loggedHandler(app: App): Handler {
   return async (request) => {
     const started = performance.now();
-    const response = await app.handle(request);
+    const response = await app.handle(withPlainOrigin(request));
 
     log.info("request", {
       method: quoteRequestText(request.method, 16),

@@ -1,12 +1,14 @@
 /**
  * Binds the Unix socket so that it is never more open than configured: it is created with
- * mode 0000 (only root can connect), then given its owner and group, then its mode, and
- * the result is read back before a single request is served.
+ * mode 0000 (only root can connect) under a private name, then given its owner and group,
+ * then its mode, read back, and only then linked to its configured path.
  */
-import { chmodSync, chownSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, linkSync, lstatSync, unlinkSync, type Stats } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Server } from "bun";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
+import { fileSystemHint } from "./path.ts";
 
 export interface SocketOwnership {
   uid: number;
@@ -19,39 +21,69 @@ export interface BoundSocket {
   server: Server<undefined>;
   path: string;
   inode: number;
+  device: number;
 }
 
-/** Calls `listen` with a umask that creates the socket closed, then sets and checks ownership. */
+/**
+ * Calls `listen` with a umask that creates the socket closed, sets and checks ownership,
+ * then links the socket to `path`, where it appears complete.
+ *
+ * Bun unlinks the path it listened on when the server stops, whatever file is there by
+ * then (a user's file that replaced the socket would go): so Bun listens on a private name
+ * beside `path`, which is unlinked as soon as the socket is in place.
+ */
 export function bindUnixSocket(
   path: string,
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
+  const privatePath = join(dirname(path), `.extprov-${process.pid.toString(36)}`);
+  removeIfOurs(privatePath);
+
   const previousUmask = process.umask(0o777);
   let server: Server<undefined>;
   try {
-    server = listen(path);
+    server = listen(privatePath);
   } catch (error) {
-    throw new ListenError(`cannot listen on ${path}: ${(error as Error).message}`, "check that the folder is writable by this user");
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(`cannot listen on ${path} (${code ?? (error as Error).message})`, fileSystemHint(code));
   } finally {
     process.umask(previousUmask);
   }
 
   try {
-    applyOwnership(path, ownership);
-    const inode = verifyOwnership(path, ownership);
-    return { server, path, inode };
+    applyOwnership(privatePath, ownership);
+    verifyOwnership(privatePath, ownership);
+    const { ino, dev, uid, gid } = publish(privatePath, path);
+    log.info("socket ready", { socket: path, uid, gid, mode: octal(ownership.mode) });
+    return { server, path, inode: ino, device: dev };
   } catch (error) {
     server.stop(true);
-    removeIfOurs(path);
+    removeIfOurs(privatePath);
     throw error;
   }
 }
 
-/** Removes the socket at `path` if it is still the one with `inode`. */
+/** Links the finished socket to `path`; a link never replaces a file that is already there. */
+function publish(privatePath: string, path: string): Stats {
+  try {
+    linkSync(privatePath, path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint =
+      code === "EEXIST" ? "another file appeared there while extprov started; extprov leaves it alone" : fileSystemHint(code);
+    throw new ListenError(`cannot put the socket at ${path} (${code})`, hint);
+  }
+
+  unlinkSync(privatePath);
+  return lstatSync(path);
+}
+
+/** Removes the socket at `path` if it is still the one this process bound. */
 export function removeSocket(socket: BoundSocket): void {
   try {
-    if (lstatSync(socket.path).ino !== socket.inode) return;
+    const stats = lstatSync(socket.path);
+    if (!stats.isSocket() || stats.ino !== socket.inode || stats.dev !== socket.device) return;
     unlinkSync(socket.path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -75,7 +107,7 @@ function applyOwnership(path: string, { uid, gid, mode }: SocketOwnership): void
   chmodSync(path, mode);
 }
 
-function verifyOwnership(path: string, expected: SocketOwnership): number {
+function verifyOwnership(path: string, expected: SocketOwnership): void {
   const stats = lstatSync(path);
   const mode = stats.mode & 0o7777;
 
@@ -85,9 +117,6 @@ function verifyOwnership(path: string, expected: SocketOwnership): number {
       "the file system may not keep owners or modes (e.g. a FUSE or vfat mount); put the socket on tmpfs such as /run",
     );
   }
-
-  log.info("socket ready", { socket: path, uid: stats.uid, gid: stats.gid, mode: octal(mode) });
-  return stats.ino;
 }
 
 function removeIfOurs(path: string): void {

@@ -29,7 +29,21 @@ export function resolveSocketOwnership(
   }
 
   checkWorldAccess(config, mode);
+  warnReadWithoutWrite(mode);
   return { uid, gid, mode };
+}
+
+/** Connecting needs write permission: a read bit alone on a socket lets no one in. */
+function warnReadWithoutWrite(mode: number): void {
+  for (const [who, read, write, fix] of [
+    ["its group", 0o040, 0o020, '"0660" lets the group connect, "0600" only the owner'],
+    ["other users", 0o004, 0o002, "clear the read bit"],
+  ] as const) {
+    if ((mode & read) !== 0 && (mode & write) === 0) {
+      const reason = `${who} can read but not connect: connecting needs write permission`;
+      log.warn("socket read bit without write", { mode: octal(mode), reason, hint: fix });
+    }
+  }
 }
 
 function checkWorldAccess(config: Config, mode: number): void {

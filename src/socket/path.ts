@@ -38,7 +38,12 @@ function prepareParent(folder: string): void {
 
   if (!existing) {
     // 0755: iotedged (another user) must reach the socket inside; only the owner may add files.
-    mkdirSync(folder, { recursive: true, mode: 0o755 });
+    try {
+      mkdirSync(folder, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new ListenError(`cannot create the socket folder ${folder} (${code})`, fileSystemHint(code));
+    }
     log.info("created socket folder", { path: folder, mode: "0755" });
     return;
   }
@@ -53,6 +58,13 @@ function prepareParent(folder: string): void {
       "put the socket in a folder only root or the service user can write, e.g. /var/run/external",
     );
   }
+}
+
+/** What to do when the file system will not take the socket or its folder. */
+export function fileSystemHint(code: string | undefined): string {
+  if (code === "EROFS") return "the file system is read-only; put the socket on a writable tmpfs such as /run";
+  if (code === "ENOSPC") return "the file system is full (no free blocks or inodes); free some, or put the socket on /run";
+  return "check that the folder is writable by this user";
 }
 
 async function removeIfStale(path: string): Promise<void> {

@@ -3,14 +3,15 @@
  * naming the file, the field, what is wrong and how to fix it, never the value.
  */
 import { describe, expect, test } from "bun:test";
-import { writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeConfig } from "../helpers/config.ts";
-import { newSymmetricKey } from "../helpers/fixtures.ts";
-import { runExtprov } from "../helpers/server.ts";
-import { tempDir } from "../helpers/temp.ts";
+import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
+import { runExtprov, spawnExtprov } from "../helpers/server.ts";
+import { sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
+const isRoot = process.getuid?.() === 0;
 const device = { hubName: "test-hub.azure-devices.net", deviceId: "test-device" };
 
 interface Case {
@@ -102,6 +103,56 @@ const cases: ((folder: string) => Case)[] = [
     text: `device:\n  hubName: h\n  deviceId: "unterminated\ncredentials:\n  symmetricKey:\n    key: ${key}\n`,
     expected: ["not valid YAML near line 3"],
   }),
+  (folder) => ({
+    name: "credentials given as a word instead of a mapping",
+    document: { device, credentials: "symmetricKey", listen: listen(folder) },
+    expected: ["/credentials: expected a mapping of fields, found a string; indent its fields below it"],
+  }),
+  (folder) => ({
+    name: "a negative socket owner",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { owner: -1 } } },
+    expected: ["/listen/socket/owner: expected a name or a numeric id, found an integer"],
+  }),
+  (folder) => ({
+    name: "runAs given as a bare user name",
+    document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), runAs: "nobody" },
+    expected: ["/runAs: expected a mapping of fields, found a string; indent its fields below it"],
+  }),
+  (folder) => ({
+    name: "a security switch written as a string",
+    document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), security: { allowWorldAccessibleSocket: "yes" } },
+    expected: ["/security/allowWorldAccessibleSocket: expected true or false, found a string"],
+  }),
+  () => ({
+    name: "an endpoint given as a port number",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { endpoint: 9999 } },
+    expected: ["/listen/endpoint: expected a string, found an integer; put the value in quotes"],
+  }),
+  (folder) => ({
+    name: "an X.509 source iotedged does not take",
+    document: { device, credentials: { x509: { source: "tpm", certificate: "/c.pem", privateKey: "/k.pem" } }, listen: listen(folder) },
+    expected: ["/credentials/x509/source: expected one of payload, hsm, found a string"],
+  }),
+  (folder) => ({
+    name: "a mode with the setuid bit",
+    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { mode: "4660" } } },
+    expected: ['/listen/socket/mode: has the wrong form; write an octal mode in quotes, e.g. "0660"'],
+  }),
+  (folder) => ({
+    name: "a key left empty (null)",
+    document: { device, credentials: { symmetricKey: { key: null } }, listen: listen(folder) },
+    expected: ["/credentials/symmetricKey/key: expected a string, found null"],
+  }),
+  () => ({
+    name: "an empty file",
+    text: "",
+    expected: ["holds no settings (it is empty or only comments); start from examples/config.yaml"],
+  }),
+  () => ({
+    name: "a file of comments only",
+    text: "# device:\n#   hubName: h\n",
+    expected: ["holds no settings (it is empty or only comments)"],
+  }),
   () => ({
     name: "a document that is a list",
     text: "- a\n- b\n",
@@ -124,6 +175,7 @@ describe("a broken configuration", () => {
 
       expect(result.code).toBe(3);
       for (const line of expected) expect(result.output).toContain(`${file}: ${line}`);
+      expect(result.output.match(/refused to start/g)?.length).toBe(expected.length);
       expect(result.output).not.toContain("    at ");
     });
   }
@@ -164,5 +216,98 @@ describe("a broken configuration", () => {
 
     expect(result.code).toBe(0);
     expect(result.output).toContain(`configuration ${file} is valid`);
+  });
+});
+
+describe("extprov check", () => {
+  const socketCases = [
+    ["an unknown socket owner", { owner: "no-such-user-extprov" }, "/listen/socket/owner: no such user on this system"],
+    ["an unknown socket group", { group: "no-such-group-extprov" }, "/listen/socket/group: no such group on this system"],
+    ["a mode open to every user", { mode: "0666" }, "/listen/socket/mode: mode 0666 lets every user on the device read"],
+  ] as const;
+
+  for (const [what, socket, message] of socketCases) {
+    test(`refuses what serve refuses: ${what}`, async () => {
+      const folder = tempDir();
+      const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket } });
+
+      const checked = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+      const served = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
+
+      expect([checked.code, served.code]).toEqual([3, 3]);
+      expect(checked.output).toContain(`${file}: ${message}`);
+      expect(served.output).toContain(`${file}: ${message}`);
+    });
+  }
+});
+
+describe("a configuration path that is not a readable file", () => {
+  /** Like runExtprov, but kills a process that blocks instead of answering. */
+  async function checkWithin(file: string, wrapper: string[] = [], ms = 10_000) {
+    const running = spawnExtprov({ args: ["check", "--config", file], secrets: [key], wrapper });
+    const timer = setTimeout(() => running.process.kill("SIGKILL"), ms);
+    const code = await running.process.exited;
+    clearTimeout(timer);
+    await running.stop();
+    return { code, output: running.output() };
+  }
+
+  test("a FIFO is refused without being opened, which would wait for a writer", async () => {
+    const file = join(tempDir(), "config.yaml");
+    Bun.spawnSync(["mkfifo", "-m", "0600", file]);
+
+    const result = await checkWithin(file);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${file}: is not a regular file; pass the configuration file with --config`);
+  });
+
+  test("a folder is refused as not a regular file", async () => {
+    const file = join(tempDir(), "config.yaml");
+    mkdirSync(file);
+
+    const result = await checkWithin(file);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${file}: is not a regular file`);
+  });
+
+  test("a file over 1 MiB is refused unread", async () => {
+    const file = join(tempDir(), "config.yaml");
+    writeFileSync(file, `# ${"x".repeat(1024 * 1024)}\n`, { mode: 0o600 });
+
+    const result = await checkWithin(file);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${file}: is 1048579 bytes, too large for a configuration (limit 1048576)`);
+  });
+
+  // root reads every file whatever its mode: these run extprov as nobody with setpriv.
+  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+  test.skipIf(!isRoot)("one its user cannot read (mode 0000, as a non-root user) says so", async () => {
+    const folder = sharedTempDir();
+    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) });
+    chownSync(file, 65534, 65534);
+    chmodSync(file, 0o000);
+
+    const result = await checkWithin(file, asNobody);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${file}: cannot read the file (EACCES); run extprov as a user that can read it`);
+    expect(result.output.match(/refused to start/g)?.length).toBe(1);
+  });
+
+  test.skipIf(!isRoot)("a key file its user cannot read (mode 0000, as a non-root user) names the field", async () => {
+    const folder = sharedTempDir();
+    const keyFile = writeSecret(folder, "device.key", key, 0o000);
+    chownSync(keyFile, 65534, 65534);
+    const file = writeConfig(folder, { device, credentials: { symmetricKey: { file: keyFile } }, listen: listen(folder) }, "config.yaml", 0o644);
+
+    const result = await checkWithin(file, asNobody);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${file}: /credentials/symmetricKey/file: ${keyFile}: cannot be read by this user; make it readable by the user extprov runs as`);
+    expect(result.output).not.toContain("    at ");
   });
 });

@@ -3,6 +3,7 @@
  * Each is run through `extprov check`, the same load `serve` does, as a real process.
  */
 import { describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeConfig } from "../helpers/config.ts";
@@ -85,6 +86,27 @@ describe("a symmetric key file", () => {
     expect((await check(folder, { symmetricKey: { file: "device.key" } }, [key])).code).toBe(0);
   });
 
+  test("over 1 MiB is refused unread", async () => {
+    const folder = tempDir();
+    const path = writeSecret(folder, "device.key", "A".repeat(1024 * 1024 + 4));
+
+    const result = await check(folder, { symmetricKey: { file: path } }, []);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${path}: is 1048580 bytes, too large for a key or certificate (limit 1048576)`);
+  });
+
+  test("that is a FIFO is refused without being opened", async () => {
+    const folder = tempDir();
+    const path = join(folder, "device.key");
+    Bun.spawnSync(["mkfifo", "-m", "0600", path]);
+
+    const result = await check(folder, { symmetricKey: { file: path } }, []);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${path}: is not a regular file`);
+  });
+
   test("that is a folder is refused", async () => {
     const folder = tempDir();
     mkdirSync(join(folder, "device.key"));
@@ -113,6 +135,8 @@ describe("a symmetric key's encoding", () => {
     ["URL-safe base64", "ab-_cd-_ef-_gh-_ij-_kl-_mn-_op-_qr-_st-_uvw=", "is URL-safe base64, which iotedged does not decode"],
     ["cut short (no padding)", newSymmetricKey().slice(0, -1), "is not valid standard base64"],
     ["broken by a space", "AAAA AAAA", "contains white space"],
+    ["valid base64 of 15 bytes, as a key file cut short", newSymmetricKey().slice(0, 20), "decodes to 15 bytes; IoT Hub device keys are 16 to 64"],
+    ["valid base64 of 66 bytes", randomBytes(66).toString("base64"), "decodes to 66 bytes"],
   ] as const;
 
   for (const [what, key, message] of bad) {
@@ -183,6 +207,50 @@ describe("an X.509 payload identity", () => {
 
     expect(result.code).toBe(3);
     expect(result.output).toContain("the private key does not belong to the identity certificate");
+  });
+
+  test("whose key belongs to the second certificate in the file, not the first, says which", async () => {
+    const issuer = makeCertificate({ commonName: "issuer", algorithm: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] });
+    const identity = makeCertificate({ commonName: "x509-device" });
+    const folder = tempDir();
+    const certificate = writeSecret(folder, "chain.pem", issuer.certificatePem + identity.certificatePem, 0o644);
+
+    const result = await checkPair(certificate, identity.privateKey, [identity.privateKeyPem, issuer.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/x509/privateKey: ${identity.privateKey}: the private key belongs to certificate 2 in the file, not to the first, which iotedged presents as the device; put the device's own certificate first`,
+    );
+    expect(result.output.match(/refused to start/g)?.length).toBe(1);
+  });
+
+  const emptyFiles = [
+    ["certificate", "/credentials/x509/certificate"],
+    ["privateKey", "/credentials/x509/privateKey"],
+  ] as const;
+
+  for (const [which, field] of emptyFiles) {
+    test(`with an empty ${which} file is refused, naming the field`, async () => {
+      const files = makeCertificate({ commonName: "x509-device" });
+      const empty = writeSecret(tempDir(), "empty.pem", "");
+      const [certificate, privateKey] = which === "certificate" ? [empty, files.privateKey] : [files.certificate, empty];
+
+      const result = await checkPair(certificate, privateKey, [files.privateKeyPem]);
+
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(`${field}: ${empty}: is empty; write the secret into it`);
+    });
+  }
+
+  test("with a private key file of random bytes is refused without repeating them", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const garbage = randomBytes(2048);
+    const privateKey = writeSecret(tempDir(), "garbage.pem", garbage);
+
+    const result = await checkPair(files.certificate, privateKey, [files.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`/credentials/x509/privateKey: ${privateKey}: holds no PEM private key`);
   });
 
   test("with an expired certificate is served, with a warning", async () => {

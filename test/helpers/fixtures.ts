@@ -5,11 +5,14 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { recordSecrets } from "./suite-record.ts";
 import { tempDir } from "./temp.ts";
 
-/** A fresh 32-byte key in standard base64, as the IoT hub generates them. */
+/** A fresh 32-byte key in standard base64, as the IoT hub generates them; recorded as a secret. */
 export function newSymmetricKey(): string {
-  return randomBytes(32).toString("base64");
+  const key = randomBytes(32).toString("base64");
+  recordSecrets([key]);
+  return key;
 }
 
 /** Writes `content` to `folder/name` with `mode` (default 0600) and returns the path. */
@@ -38,7 +41,7 @@ export interface CertificateOptions {
   expired?: boolean;
 }
 
-/** A self-signed identity certificate and its key, made by openssl, in a fresh folder. */
+/** A self-signed identity certificate and its key (recorded as a secret), made by openssl. */
 export function makeCertificate(options: CertificateOptions): CertificateFiles {
   const folder = tempDir("extprov-cert-");
   const privateKey = join(folder, "device.key.pem");
@@ -60,13 +63,10 @@ export function makeCertificate(options: CertificateOptions): CertificateFiles {
   }
 
   chmodSync(privateKey, 0o600);
+  const privateKeyPem = readFileSync(privateKey, "utf8");
+  recordSecrets([privateKeyPem]);
 
-  return {
-    certificate,
-    privateKey,
-    certificatePem: readFileSync(certificate, "utf8"),
-    privateKeyPem: readFileSync(privateKey, "utf8"),
-  };
+  return { certificate, privateKey, certificatePem: readFileSync(certificate, "utf8"), privateKeyPem };
 }
 
 /** `openssl req` cannot back-date; `openssl ca -selfsign` takes explicit dates. */

@@ -1,12 +1,18 @@
-/** Clients for the endpoint: fetch over the unix socket, curl, and raw bytes. */
+/**
+ * Clients for the endpoint: fetch over the unix socket, curl, and raw bytes. Every error
+ * answer's body goes into the run's record (suite-record.ts), to be searched for secrets.
+ */
 import { connect } from "node:net";
+import { recordErrorBody } from "./suite-record.ts";
 
 export const apiQuery = "api-version=2019-04-10";
 export const provisioningPath = `/device/provisioninginformation?${apiQuery}`;
 
 /** fetch over a Unix socket, as iotedged's HTTP client talks to it. */
-export function fetchUnix(socket: string, path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`http://localhost${path}`, { ...init, unix: socket } as RequestInit);
+export async function fetchUnix(socket: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(`http://localhost${path}`, { ...init, unix: socket } as RequestInit);
+  if (response.status >= 400) recordErrorBody(`fetch ${path.slice(0, 64)}`, await response.clone().text());
+  return response;
 }
 
 /** curl --unix-socket; returns the exit code, the HTTP status and the body. */
@@ -18,12 +24,10 @@ export function curlUnix(socket: string, path: string, extra: string[] = [], wra
 
   const out = result.stdout.toString();
   const cut = out.lastIndexOf("\n");
-  return {
-    exitCode: result.exitCode,
-    status: Number(out.slice(cut + 1)),
-    body: out.slice(0, Math.max(cut, 0)),
-    stderr: result.stderr.toString(),
-  };
+  const status = Number(out.slice(cut + 1));
+  const body = out.slice(0, Math.max(cut, 0));
+  if (status >= 400) recordErrorBody(`curl ${path.slice(0, 64)}`, body);
+  return { exitCode: result.exitCode, status, body, stderr: result.stderr.toString() };
 }
 
 /** Writes raw bytes to the socket and returns all that comes back until it closes. */
@@ -47,5 +51,8 @@ export function rawRequest(socket: string, bytes: string | Uint8Array, timeoutMs
     resolve(answer);
   });
 
-  return promise;
+  return promise.then((text) => {
+    if (/^HTTP\/1\.[01] [45]/.test(text)) recordErrorBody("raw request", text);
+    return text;
+  });
 }

@@ -1,11 +1,13 @@
 /**
  * Starts the real extprov process (from source, or a compiled executable) and talks to it
- * over its real socket. Every line it writes is kept, and checked for secrets on stop.
+ * over its real socket. Every line it writes is kept, checked for secrets on stop, and
+ * added to the run's record (suite-record.ts) for the check after the last file.
  */
 import { expect } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { expectNoSecrets } from "./secrets.ts";
+import { recordOutput, recordSecrets } from "./suite-record.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
@@ -60,7 +62,10 @@ export function spawnExtprov(options: StartOptions): RunningServer {
       for (const wake of waiters) wake();
     }
   };
-  const drained = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  recordSecrets(options.secrets ?? []);
+  const drained = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() => {
+    recordOutput(command.slice(-4).join(" "), text);
+  });
 
   const waitFor = (needle: string, timeoutMs = 15_000) =>
     new Promise<void>((resolve, reject) => {

@@ -1,14 +1,18 @@
-/** Temporary folders for tests: one per test, mode 0700, removed after the file's tests. */
-import { afterAll } from "bun:test";
+/**
+ * Temporary folders for tests: one per test, mode 0700, removed after the last test file
+ * by test/preload.ts. (A hook registered here would belong to the first file that imports
+ * this module only, and every later file's folders, keys included, would stay behind.)
+ */
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const created: string[] = [];
 
-afterAll(() => {
+/** Removes every folder made so far; the preload calls it once the run is over. */
+export function removeTempDirs(): void {
   for (const folder of created.splice(0)) rmSync(folder, { recursive: true, force: true });
-});
+}
 
 /** A fresh folder only its owner can enter. */
 export function tempDir(prefix = "extprov-test-"): string {
