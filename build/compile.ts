@@ -106,6 +106,7 @@ async function packAll(
 ): Promise<void> {
   const groups = new Map<string, string[]>();
   for (const [target, file] of built) {
+    if (target.archive === undefined) continue;
     groups.set(target.archive, [...(groups.get(target.archive) ?? []), file]);
   }
 

@@ -11,8 +11,12 @@ export interface Target {
   bunTarget: Bun.Build.CompileTarget;
   /** The npm package that holds this target's Bun runtime, at the pinned Bun version. */
   runtimePackage: string;
-  /** The release archive it goes into: `linux-x64` holds the baseline build too. */
-  archive: string;
+  /**
+   * The release archive it goes into, if any. The baseline build goes into none: with Bun
+   * 1.4.5 it is byte for byte the x64 build (both need only SSE4.2), so shipping it twice
+   * would double the x64 archive for nothing. It stays in dist/ for scripts that name it.
+   */
+  archive?: string;
   /** What `process.arch` reports on the device, as `--version` prints it. */
   arch: "x64" | "arm64";
   libc: "glibc" | "musl";
@@ -32,7 +36,6 @@ export const targets: readonly Target[] = [
     name: "linux-x64-baseline",
     bunTarget: "bun-linux-x64-baseline",
     runtimePackage: "@oven/bun-linux-x64-baseline",
-    archive: "linux-x64",
     arch: "x64",
     libc: "glibc",
   },
