@@ -865,7 +865,9 @@ configure_iotedge() {
         backup=$file.extprov-backup-$(date +%Y%m%d-%H%M%S)
         [ ! -e "$backup" ] || backup=$backup-$$
         change write_iotedge_config "$file" "$edited" "$backup"
-        IOTEDGE_BACKUP=$backup
+        if [ "$DRY_RUN" = no ]; then
+            IOTEDGE_BACKUP=$backup
+        fi
     fi
     rm -f "$block" "$edited"
 }
