@@ -873,26 +873,30 @@ configure_iotedge() {
 }
 
 print_next_steps() {
-    endpoint=$(extprov_endpoint 2>/dev/null)
     start="systemctl restart extprov"
     [ "$INIT" = systemd ] || start="$INIT_SCRIPT restart"
+    where=""
+    [ "$LIVE" = yes ] || where=" (on the device)"
     cat <<EOF
 
-Next steps:
-  1. Set device.hubName and device.deviceId in $CONF_FILE, and put the device key in
+Next steps$where:
+  1. Put the device's hub and id in $CONF_FILE, and its key in
      $SECRETS_DIR/device.key, readable by extprov alone:
-       chown extprov:extprov $SECRETS_DIR/device.key && chmod 0600 $SECRETS_DIR/device.key
-  2. Check it:   extprov check --config $CONF_FILE
-  3. Start it:   $start
-  4. Send iotedged to extprov: in $IOTEDGE_CONFIG, the provisioning: section must read
+       chown extprov:extprov $SECRETS_DIR/device.key
+       chmod 0600 $SECRETS_DIR/device.key
+  2. Check it:  extprov check --config $CONF_FILE
+  3. Start it:  $start
+  4. Send iotedged to extprov: $IOTEDGE_CONFIG needs this provisioning: section
 EOF
-    provisioning_block "$endpoint" | sed 's/^/       /'
     if [ -n "${IOTEDGE_BACKUP:-}" ]; then
-        echo "     Done by --configure-iotedge (the old file is $IOTEDGE_BACKUP)."
+        echo "     (written by --configure-iotedge; the old file is $IOTEDGE_BACKUP):"
     else
-        echo "     (install.sh --configure-iotedge writes it, keeping a backup.)"
+        echo "     (install.sh --configure-iotedge writes it, keeping a backup):"
     fi
-    echo "     Then restart iotedged, e.g. systemctl restart iotedge."
+    echo
+    provisioning_block "$(extprov_endpoint 2>/dev/null)"
+    echo
+    echo "     then restart iotedged: systemctl restart iotedge"
 }
 
 do_install() {

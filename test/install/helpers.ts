@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -158,11 +159,12 @@ export const shells: Shell[] = ["dash", "busybox ash"];
  */
 const guarded = ["systemctl", "useradd", "groupadd", "adduser", "addgroup", "update-rc.d", "chkconfig"];
 
+// Made once per test file: temporary folders are removed after each file's tests.
 let guardFolder: string | undefined;
 let busyboxFolder: string | undefined;
 
 function guards(): string {
-  if (guardFolder) return guardFolder;
+  if (guardFolder && existsSync(guardFolder)) return guardFolder;
   guardFolder = tempDir("extprov-guards-");
   chmodSync(guardFolder, 0o755);
   for (const name of guarded) {
@@ -180,7 +182,7 @@ export function guardCalls(): string {
 
 /** A folder with one link per BusyBox applet, so that ash runs with BusyBox's tools only. */
 function busyboxTools(): string {
-  if (busyboxFolder) return busyboxFolder;
+  if (busyboxFolder && existsSync(busyboxFolder)) return busyboxFolder;
   const busybox = requireTool("busybox");
   busyboxFolder = tempDir("extprov-busybox-");
   chmodSync(busyboxFolder, 0o755);
@@ -209,6 +211,12 @@ export function runInstall(shell: Shell, release: string, args: string[], env: R
     env: { PATH: `${guards()}:${tools}`, LANG: "C", ...env },
     stdin: "ignore",
   });
+
+  const calls = guardCalls();
+  if (calls) {
+    rmSync(join(guards(), "calls"));
+    throw new Error(`install.sh --root ran commands meant for a running system:\n${calls}`);
+  }
 
   return { code: child.exitCode ?? -1, stdout: child.stdout.toString(), stderr: child.stderr.toString() };
 }

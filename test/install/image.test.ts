@@ -69,12 +69,13 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(
       [
-        "       provisioning:",
-        '         source: "external"',
-        '         endpoint: "unix:///var/run/external/external.sock"',
-        "         dynamic_reprovisioning: false",
+        "provisioning:",
+        '  source: "external"',
+        '  endpoint: "unix:///var/run/external/external.sock"',
+        "  dynamic_reprovisioning: false",
       ].join("\n"),
     );
+    expect(result.stdout).toContain("Next steps (on the device):");
     expect(result.stdout).toContain("extprov check --config /etc/extprov/config.yaml");
   });
 

@@ -50,7 +50,7 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     expect(backup).toMatch(/^config\.yaml\.extprov-backup-\d{8}-\d{6}$/);
     expect(read(root, `etc/iotedge/${backup}`)).toBe(sample);
     expect(entryAt(listTree(root), "etc/iotedge/config.yaml")).toMatchObject({ mode: "0600", owner: "0:42" });
-    expect(result.stdout).toContain(`Done by --configure-iotedge (the old file is ${root}/etc/iotedge/${backup})`);
+    expect(result.stdout).toContain(`written by --configure-iotedge; the old file is ${root}/etc/iotedge/${backup}`);
   });
 
   test("a second run leaves the file alone and makes no second backup", async () => {
