@@ -38,6 +38,9 @@ EXE=""
 NEW_VERSION=""
 CPU_AVX2=unknown
 TMP_FILE=""
+BLOCK_FILE=""
+EDITED_FILE=""
+IOTEDGE_BACKUP=""
 CHANGES=0
 BIN_CHANGED=no
 SERVICE_CHANGED=no
@@ -119,9 +122,11 @@ change() {
 }
 
 cleanup() {
-    if [ -n "$TMP_FILE" ]; then
-        rm -f "$TMP_FILE"
-    fi
+    for file in "$TMP_FILE" "$BLOCK_FILE" "$EDITED_FILE"; do
+        if [ -n "$file" ]; then
+            rm -f "$file"
+        fi
+    done
 }
 
 # ---------------------------------------------------------------------------------------
@@ -375,6 +380,10 @@ check_executable() {
         die "$(basename "$EXE") does not run on this system$hint: $NEW_VERSION"
     fi
     NEW_VERSION="extprov (its version cannot be asked on this machine)"
+    if [ "$LIBC" = musl ] && [ ! -e "$(path_in_root /usr/lib/libstdc++.so.6)" ] &&
+        [ ! -e "$(path_in_root /lib/libstdc++.so.6)" ]; then
+        warn "no libstdc++.so.6 in $(shown /usr/lib): the musl build needs it (apk add libstdc++)"
+    fi
 }
 
 detect_init() {
@@ -746,8 +755,9 @@ enable_init_script() {
     fi
     links=$(rc_links)
     if [ -z "$links" ]; then
+        # Known limit: OpenRC (Alpine) needs its own openrc-run script, which is not shipped.
         warn "no rcN.d folders and no /etc/init.d/rcS in $(shown /etc):" \
-            "start $INIT_SCRIPT from your init yourself"
+            "have your init run $INIT_SCRIPT start (OpenRC: from /etc/local.d/extprov.start)"
         return 0
     fi
     # A redirected loop, not a pipe: it must run in this shell to count its changes.
@@ -855,21 +865,20 @@ write_iotedge_config() {
 configure_iotedge() {
     [ "$CONFIGURE_IOTEDGE" = yes ] || return 0
     file=$R$IOTEDGE_CONFIG
-    block=$(mktemp)
-    edited=$(mktemp)
-    provisioning_block "$(extprov_endpoint)" >"$block"
-    replace_provisioning "$file" "$block" >"$edited"
-    if cmp -s "$file" "$edited"; then
+    BLOCK_FILE=$(mktemp)
+    EDITED_FILE=$(mktemp)
+    provisioning_block "$(extprov_endpoint)" >"$BLOCK_FILE"
+    replace_provisioning "$file" "$BLOCK_FILE" >"$EDITED_FILE"
+    if cmp -s "$file" "$EDITED_FILE"; then
         say "$file already sends iotedged to extprov"
     else
         backup=$file.extprov-backup-$(date +%Y%m%d-%H%M%S)
         [ ! -e "$backup" ] || backup=$backup-$$
-        change write_iotedge_config "$file" "$edited" "$backup"
+        change write_iotedge_config "$file" "$EDITED_FILE" "$backup"
         if [ "$DRY_RUN" = no ]; then
             IOTEDGE_BACKUP=$backup
         fi
     fi
-    rm -f "$block" "$edited"
 }
 
 print_next_steps() {
@@ -888,7 +897,7 @@ Next steps$where:
   3. Start it:  $start
   4. Send iotedged to extprov: $IOTEDGE_CONFIG needs this provisioning: section
 EOF
-    if [ -n "${IOTEDGE_BACKUP:-}" ]; then
+    if [ -n "$IOTEDGE_BACKUP" ]; then
         echo "     (written by --configure-iotedge; the old file is $IOTEDGE_BACKUP):"
     else
         echo "     (install.sh --configure-iotedge writes it, keeping a backup):"

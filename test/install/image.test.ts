@@ -237,6 +237,7 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
 
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("extprov-linux-x64-musl for x64/musl, sysv init");
+    expect(result.stderr).toContain("no libstdc++.so.6 in");
     expect(uninstall.code).toBe(0);
     expect(uninstall.stderr).toContain(`+ rm -rf ${root}/etc/init.d/S49extprov`);
     expect(existsSync(join(root, "etc/init.d/extprov"))).toBe(false);
