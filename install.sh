@@ -380,10 +380,17 @@ check_executable() {
         die "$(basename "$EXE") does not run on this system$hint: $NEW_VERSION"
     fi
     NEW_VERSION="extprov (its version cannot be asked on this machine)"
-    if [ "$LIBC" = musl ] && [ ! -e "$(path_in_root /usr/lib/libstdc++.so.6)" ] &&
-        [ ! -e "$(path_in_root /lib/libstdc++.so.6)" ]; then
-        warn "no libstdc++.so.6 in $(shown /usr/lib): the musl build needs it (apk add libstdc++)"
-    fi
+}
+
+# On the device check_executable finds this out by running extprov; in an image, look.
+check_image_libraries() {
+    [ "$LIVE" = no ] && [ "$LIBC" = musl ] || return 0
+    for library in /usr/lib/libstdc++.so.6 /lib/libstdc++.so.6; do
+        if [ -e "$(path_in_root "$library")" ]; then
+            return 0
+        fi
+    done
+    warn "no libstdc++.so.6 in $(shown /usr/lib): the musl build needs it (apk add libstdc++)"
 }
 
 detect_init() {
@@ -474,6 +481,7 @@ check_install() {
     check_cpu
     choose_executable
     check_executable
+    check_image_libraries
     detect_init
     check_account_tools
     check_inside_root
