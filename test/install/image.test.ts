@@ -193,6 +193,20 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(again.stderr).toContain("nothing to change");
   });
 
+  test("--uninstall --purge --dry-run changes nothing", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ rc: "sysv" });
+    runInstall(shell, release, ["--root", root]);
+    const before = listTree(root);
+
+    const result = runInstall(shell, release, ["--root", root, "--uninstall", "--purge", "--dry-run"]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`would run: rm -rf ${root}/etc/rc2.d/S19extprov`);
+    expect(result.stderr).toContain(`would run: rm -rf ${root}/etc/extprov`);
+    expect(listTree(root)).toEqual(before);
+  });
+
   test("--purge without --uninstall is refused before anything changes", async () => {
     const release = await makeRelease();
     const root = makeRoot();
@@ -226,6 +240,8 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     ]);
     expect(entryAt(tree, "lib/systemd/system/extprov.service")).toBeUndefined();
     expect(result.stdout).toContain("/etc/init.d/extprov restart");
+    expect(runInstall(shell, release, ["--root", root]).stderr).toContain("nothing to change");
+    expect(listTree(root)).toEqual(tree);
   });
 
   test("a BusyBox image whose rcS starts /etc/init.d/S??* gets an S49extprov link", async () => {
