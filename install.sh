@@ -660,10 +660,11 @@ ensure_dir() {
     fi
 }
 
+# Made with its mode (root's until the chown), so it is never more open than that.
 make_private_dir() {
-    mkdir -p "$1"
+    mkdir -p "$(dirname "$1")"
+    mkdir -m "$2" "$1"
     chown "$3" "$1"
-    chmod "$2" "$1"
 }
 
 # extprov's own folders: made with their mode and owner; an existing one is left as the
