@@ -18,6 +18,7 @@ export const maxConfigBytes = 1024 * 1024;
 
 export type CredentialSpec =
   | { kind: "symmetric-key"; key: SecretSource }
+  | { kind: "symmetric-key-hsm" }
   | { kind: "connection-string"; value: SecretSource }
   | { kind: "x509"; source: "payload" | "hsm"; certificate: string; privateKey: string };
 
@@ -204,6 +205,8 @@ function resolveCredentials(
     return undefined;
   }
 
+  if (symmetricKey?.source === "hsm") return resolveHsmKey(file, symmetricKey, problems);
+
   if (symmetricKey) {
     const key = secretSource(file, base, "/credentials/symmetricKey", symmetricKey.key, symmetricKey.file, "key", problems);
     return key && { kind: "symmetric-key", key };
@@ -216,6 +219,20 @@ function resolveCredentials(
   }
 
   return resolveX509(file, base, x509!, problems);
+}
+
+/** iotedged 1.1 takes `symmetric-key` with `hsm` as "the key is in my HSM": none is sent. */
+function resolveHsmKey(
+  file: string,
+  section: NonNullable<ConfigFile["credentials"]["symmetricKey"]>,
+  problems: ConfigError[],
+): CredentialSpec | undefined {
+  if (section.key === undefined && section.file === undefined) return { kind: "symmetric-key-hsm" };
+
+  problems.push(
+    new ConfigError(file, "/credentials/symmetricKey", "source hsm takes no `key` or `file`", "remove them: iotedged uses the key already in its HSM"),
+  );
+  return undefined;
 }
 
 function secretSource(

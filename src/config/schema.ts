@@ -35,9 +35,16 @@ export const DeviceSection = Type.Object(
   closed,
 );
 
-/** Exactly one of `key` and `file`. */
+/**
+ * Exactly one of `key` and `file`; or `source: hsm` and neither, when the key already
+ * lives in iotedged's own HSM (such as a TPM) and only its use is announced.
+ */
 export const SymmetricKeySection = Type.Object(
-  { key: Type.Optional(Type.String()), file: Type.Optional(Type.String({ minLength: 1 })) },
+  {
+    source: Type.Optional(Type.Union([Type.Literal("payload"), Type.Literal("hsm")])),
+    key: Type.Optional(Type.String()),
+    file: Type.Optional(Type.String({ minLength: 1 })),
+  },
   closed,
 );
 

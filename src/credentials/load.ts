@@ -47,6 +47,10 @@ export function loadIdentity(config: Config, trustedOwners: number[]): LoadedIde
 function loadCredential(config: Config, rules: SecretFileRules): Credential {
   const spec = config.credentials;
 
+  if (spec.kind === "symmetric-key-hsm") {
+    return { credentials: { authType: "symmetric-key", source: "hsm" } };
+  }
+
   if (spec.kind === "symmetric-key") {
     const key = orFail(checkSymmetricKey(readSecret(spec.key, config, rules)), config.file, spec.key.field, fileOf(spec.key));
     return { credentials: { authType: "symmetric-key", source: "payload", key: key.key } };

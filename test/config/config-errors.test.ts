@@ -70,6 +70,11 @@ const cases: ((folder: string) => Case)[] = [
     expected: ["/listen/endpoint: an http endpoint needs an explicit port"],
   }),
   (folder) => ({
+    name: "an hsm symmetric key that is also given a key",
+    document: { device, credentials: { symmetricKey: { source: "hsm", key } }, listen: listen(folder) },
+    expected: ["/credentials/symmetricKey: source hsm takes no `key` or `file`"],
+  }),
+  (folder) => ({
     name: "a relative hsm path",
     document: { device, credentials: { x509: { source: "hsm", certificate: "cert.pem", privateKey: "/k.pem" } }, listen: listen(folder) },
     expected: ["/credentials/x509/certificate: must be an absolute path for source hsm"],

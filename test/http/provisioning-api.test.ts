@@ -163,6 +163,23 @@ describe("GET /device/provisioninginformation", () => {
     await stopCleanly(server);
   });
 
+  test("announces a symmetric key kept in iotedged's HSM without sending any key", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const server = await serve(
+      folder,
+      {
+        device: { hubName, deviceId: "tpm-device" },
+        credentials: { symmetricKey: { source: "hsm" } },
+        listen: { endpoint: socketEndpoint(socket) },
+      },
+      [],
+    );
+
+    expect((await provisioningInfo(socket)).credentials).toEqual({ authType: "symmetric-key", source: "hsm" });
+    await stopCleanly(server);
+  });
+
   test("answers curl --unix-socket the same as fetch, and logs one line per request", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
