@@ -61,9 +61,8 @@ export class ProvisioningService {
   /** A reload asked for from outside (SIGHUP): now, or folded into a running reprovision. */
   requestReload(trigger: string): void {
     if (this.#reprovision) {
-      if (!this.#reloadQueued) {
-        log.info("reload queued", { trigger, reason: "a reprovision is running; it reloads when its hook is done" });
-      }
+      // However many come, they make at most one reload: the one after the hook.
+      log.info("reload queued", { trigger, reason: "a reprovision is running; it reloads when its hook is done" });
       this.#reloadQueued = true;
       return;
     }

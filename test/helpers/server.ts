@@ -14,8 +14,13 @@ export interface RunningServer {
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything written to stdout and stderr so far. */
   output(): string;
-  /** Resolves when a line containing `text` appears; rejects if the process exits first. */
-  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves when `text` has appeared `count` times (once by default); rejects if the
+   * process exits first.
+   */
+  waitFor(text: string, timeoutMs?: number, count?: number): Promise<void>;
+  /** How many times `text` appears in the output so far. */
+  count(text: string): number;
   /** Sends SIGTERM and resolves to the exit code; checks the output for `secrets`. */
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
@@ -62,11 +67,12 @@ export function spawnExtprov(options: StartOptions): RunningServer {
   };
   const drained = Promise.all([collect(child.stdout), collect(child.stderr)]);
 
-  const waitFor = (needle: string, timeoutMs = 15_000) =>
+  const count = (needle: string) => text.split(needle).length - 1;
+  const waitFor = (needle: string, timeoutMs = 15_000, times = 1) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`timed out waiting for "${needle}"; output:\n${text}`)), timeoutMs);
       const check = () => {
-        if (text.includes(needle)) done();
+        if (count(needle) >= times) done();
       };
       const done = (error?: Error) => {
         clearTimeout(timer);
@@ -77,7 +83,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
       check();
       child.exited.then(async () => {
         await drained;
-        if (text.includes(needle)) return done();
+        if (count(needle) >= times) return done();
         done(new Error(`extprov exited with ${child.exitCode} before "${needle}"; output:\n${text}`));
       });
     });
@@ -90,7 +96,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
     return code;
   };
 
-  return { process: child, output: () => text, waitFor, stop };
+  return { process: child, output: () => text, waitFor, count, stop };
 }
 
 /** Runs extprov to completion, e.g. `check` or a start that must fail. */
