@@ -40,19 +40,29 @@ export async function serveCommand(source: ConfigSource, options: ServeOptions =
   reloads.deliverTo((trigger) => service.requestReload(trigger));
 
   const signal = await stopSignal;
+  // The socket is gone and the listener closed before "stopping" is logged.
+  const closed = endpoint.close(() => service.stopHook());
   log.info("stopping", { signal });
   notifier.send({ STOPPING: "1", STATUS: `stopping on ${signal}` });
-  await endpoint.close(() => service.stopHook());
+  await closed;
   if (options.pidFile) removePidFile(options.pidFile);
   log.info("stopped", { endpoint: endpoint.describe });
   return ExitCode.ok;
 }
 
+/** The first stop signal; later ones are logged and ignored, as the stop is bounded anyway. */
 function stopSignals(): Promise<string> {
   const { promise, resolve } = Promise.withResolvers<string>();
+  let stopping = false;
 
-  process.once("SIGTERM", () => resolve("SIGTERM"));
-  process.once("SIGINT", () => resolve("SIGINT"));
+  const onSignal = (signal: string) => {
+    if (stopping) return log.info("already stopping", { signal });
+    stopping = true;
+    resolve(signal);
+  };
+
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   return promise;
 }
 

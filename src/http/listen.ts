@@ -71,8 +71,9 @@ function unixEndpoint(socket: BoundSocket): Endpoint {
     server: socket.server,
     describe: `unix://${socket.path}`,
     close: async (overdue) => {
-      await drain(socket.server, overdue);
+      // Unlinked first: a new client finds no socket, instead of one the server resets.
       removeSocket(socket);
+      await drain(socket.server, overdue);
     },
   };
 }

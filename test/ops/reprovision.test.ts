@@ -83,7 +83,7 @@ describe("a reprovision notice with a hook that succeeds", () => {
     expect(await server.stop()).toBe(0);
   });
 
-  const explicit: [string, Record<string, unknown>, Record<string, unknown>, Record<string, string>][] = [
+  const explicit: [string, Record<string, unknown>, Record<string, unknown>, { status: string; substatus: string }][] = [
     ["reprovision.afterIdentityChange", {}, { afterIdentityChange: { substatus: "deviceDataMigrated" } }, { status: "assigned", substatus: "deviceDataMigrated" }],
     ["the device section", { status: "assigning", substatus: "initialAssignment" }, {}, { status: "assigning", substatus: "initialAssignment" }],
     ["afterIdentityChange over the device section", { substatus: "initialAssignment" }, { afterIdentityChange: { status: "disabled" } }, { status: "disabled", substatus: "initialAssignment" }],
