@@ -8,6 +8,7 @@
  * bun:ffi needs the JIT: under MemoryDenyWriteExecute=yes it refuses, and extprov logs why.
  */
 import { dlopen, FFIType, read } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { log } from "../log.ts";
 
@@ -57,7 +58,7 @@ export function systemdNotifier(socket = process.env.NOTIFY_SOCKET): Notifier {
     try {
       libc = openLibc();
     } catch (error) {
-      fail((error as Error).message, "let the service use the JIT (MemoryDenyWriteExecute=no), or use Type=simple");
+      fail((error as Error).message, "let the service use the JIT (MemoryDenyWriteExecute=no), or run it with Type=simple");
     }
     return libc;
   };
@@ -84,20 +85,41 @@ export function systemdNotifier(socket = process.env.NOTIFY_SOCKET): Notifier {
   };
 }
 
-/** glibc, then musl's names for its one library. */
+/**
+ * The libc this process already runs on, found in /proc/self/maps by its absolute path
+ * (glibc's libc.so.6 or musl's loader, which is its libc), so no other folder is searched.
+ */
 function openLibc(): Libc {
-  const musl = `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`;
   const problems: string[] = [];
 
-  for (const name of ["libc.so.6", musl, "libc.so"]) {
+  for (const path of libcCandidates()) {
     try {
-      return dlopen(name, libcSymbols).symbols;
+      return dlopen(path, libcSymbols).symbols;
     } catch (error) {
-      problems.push(`${name}: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      // No JIT means no bun:ffi at all; trying other names would only bury that.
+      if (/requires the JIT/.test(message)) throw new Error(message);
+      problems.push(`${path}: ${message}`);
     }
   }
 
-  throw new Error(`cannot load libc through bun:ffi (${problems.join("; ")})`);
+  throw new Error(`cannot load libc through bun:ffi (${problems.join("; ") || "none found"})`);
+}
+
+function libcCandidates(): string[] {
+  let maps = "";
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    // Without /proc the usual names remain.
+  }
+
+  const mapped = maps
+    .split("\n")
+    .map((line) => line.split(/\s+/)[5] ?? "")
+    .filter((path) => /\/(libc\.so\.6|libc\.musl-[\w-]+\.so\.1|ld-musl-[\w-]+\.so\.1)$/.test(path));
+
+  return [...new Set(mapped), "libc.so.6"];
 }
 
 /** struct sockaddr_un for a path, or for an abstract name (leading @, sent as a NUL byte). */
