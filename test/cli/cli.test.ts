@@ -13,7 +13,8 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["--help"] });
 
     expect(result.code).toBe(0);
-    for (const text of ["serve", "check", "--config FILE", "--demo", "--log-format", "Exit codes:", "3  the configuration"]) {
+    const texts = ["serve", "check", "reload", "probe", "--config FILE", "--demo", "--pid-file FILE", "--endpoint URL", "--log-format"];
+    for (const text of [...texts, "Exit codes:", "3  the configuration", "5  probe:", "6  reload:"]) {
       expect(result.output).toContain(text);
     }
   });
@@ -36,7 +37,7 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["server"] });
 
     expect(result.code).toBe(2);
-    expect(result.output).toContain("unknown command server; choose one of serve, check");
+    expect(result.output).toContain("unknown command server; choose one of serve, check, reload, probe");
   });
 
   test("check prints what would be served with the key masked", async () => {
