@@ -49,7 +49,7 @@ export async function runHook(request: HookRequest): Promise<HookOutcome> {
       detached: true,
     });
   } catch (error) {
-    const reason = `the reprovision hook ${program} could not be started (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    const reason = `the reprovision hook ${program} could not be started (${startProblem(error)})`;
     log.error("hook failed", { hook: program, reason });
     return { ok: false, failure: "failed", reason };
   }
@@ -111,6 +111,13 @@ function outcome(
 
   log.info("hook finished", { hook: program, code, ms });
   return { ok: true };
+}
+
+function startProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOEXEC") return "ENOEXEC: a script needs a #! line naming its interpreter";
+  if (code === "ENOENT") return "ENOENT: the interpreter its #! line names does not exist";
+  return code ?? (error as Error).message;
 }
 
 /** The whole environment the hook gets: who the device is, where the configuration is, PATH. */

@@ -96,7 +96,10 @@ function checkSocketPath(socket: string): void {
     if (code === "ENOENT") {
       throw new ProbeError(`no socket at ${socket} (ENOENT)`, "is extprov running, and is this the path in iotedged's provisioning.endpoint?");
     }
-    throw new ProbeError(`cannot reach ${socket} (${code}): permission denied on its folder`, "iotedged's user must be able to enter every folder on the way");
+    if (code === "EACCES") {
+      throw new ProbeError(`cannot reach ${socket} (EACCES): permission denied on a folder on the way`, "iotedged's user must be able to enter every folder on the way");
+    }
+    throw new ProbeError(`cannot look at ${socket} (${code})`, "check the path in the endpoint");
   }
 
   if (!stats.isSocket()) throw new ProbeError(`${socket} is not a socket`, "point the endpoint at the socket extprov listens on");

@@ -4,7 +4,7 @@
  * state stays served. Provisioning requests during a reprovision wait for its outcome.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
@@ -225,6 +225,17 @@ describe("a reprovision that fails", () => {
 
     expect(server.output()).toContain("hook killed hook=");
     expect(server.output()).toContain("signal=SIGKILL");
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("answers 500 when the hook cannot be started, saying why", async () => {
+    const { folder, socket, key, config } = prepare(first, { hook: ["plain.sh"] });
+    writeFileSync(join(folder, "plain.sh"), "echo no interpreter line\n", { mode: 0o700 });
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 500);
+
+    expect(message).toBe(`the reprovision hook ${folder}/plain.sh could not be started (ENOEXEC: a script needs a #! line naming its interpreter); extprov still serves the previous identity`);
     expect(await server.stop()).toBe(0);
   });
 
