@@ -6,7 +6,14 @@
 import { ExitCode, ProbeError } from "../errors.ts";
 import { defaultEndpoint } from "../config/load.ts";
 import { sanitizeLine } from "../hooks/output.ts";
-import { ask, describeTarget, parseEndpoint, targetOf, type Answer, type Target } from "../probe/ask.ts";
+import {
+  ask,
+  describeTarget,
+  parseEndpoint,
+  targetOf,
+  type Answer,
+  type Target,
+} from "../probe/ask.ts";
 import { checkAnswer } from "../probe/check-answer.ts";
 import { loadConfigFrom, type ConfigSource } from "../provisioning/load-state.ts";
 import { maskedInfo } from "../provisioning/state.ts";
@@ -18,7 +25,10 @@ export interface ProbeOptions {
   source?: ConfigSource;
 }
 
-export async function probeCommand(options: ProbeOptions, print: (text: string) => void): Promise<number> {
+export async function probeCommand(
+  options: ProbeOptions,
+  print: (text: string) => void,
+): Promise<number> {
   const target = chooseTarget(options);
   const answer = await ask(target);
   const where = describeTarget(target);
@@ -26,11 +36,15 @@ export async function probeCommand(options: ProbeOptions, print: (text: string) 
   if (answer.status < 200 || answer.status > 299) throw statusError(where, answer);
 
   const verdict = checkAnswer(answer.body);
-  print(`probe passed: ${where} answered ${answer.status} in ${answer.ms} ms with what iotedged needs`);
+  print(
+    `probe passed: ${where} answered ${answer.status} in ${answer.ms} ms with what iotedged needs`,
+  );
   print(JSON.stringify(maskedInfo(verdict.info), null, 2));
 
   if (answer.contentType?.startsWith("application/json") !== true) {
-    verdict.warnings.push("the answer's content-type is not application/json; iotedged does not check it, other clients may");
+    verdict.warnings.push(
+      "the answer's content-type is not application/json; iotedged does not check it, other clients may",
+    );
   }
 
   for (const warning of verdict.warnings) print(`warning: ${warning}`);
@@ -54,5 +68,8 @@ function statusError(where: string, answer: Answer): ProbeError {
   }
 
   const said = message === undefined ? "" : `: "${message}"`;
-  return new ProbeError(`${where} answered ${answer.status}, not 2xx${said}`, "iotedged treats any other status as a failed provisioning and stops");
+  return new ProbeError(
+    `${where} answered ${answer.status}, not 2xx${said}`,
+    "iotedged treats any other status as a failed provisioning and stops",
+  );
 }

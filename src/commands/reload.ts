@@ -13,8 +13,13 @@ export function reloadCommand(pidFile: string, print: (text: string) => void): n
     process.kill(pid, "SIGHUP");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ESRCH") throw new ReloadError(`extprov (pid ${pid}) exited before it could be signalled`);
-    throw new ReloadError(`not allowed to signal extprov (pid ${pid}) (${code})`, "run as root or as the user extprov runs as");
+    if (code === "ESRCH") {
+      throw new ReloadError(`extprov (pid ${pid}) exited before it could be signalled`);
+    }
+    throw new ReloadError(
+      `not allowed to signal extprov (pid ${pid}) (${code})`,
+      "run as root or as the user extprov runs as",
+    );
   }
 
   print(`sent SIGHUP to extprov (pid ${pid}); its log says whether the reload succeeded`);

@@ -22,7 +22,10 @@ export interface ServeOptions {
 }
 
 /** Serves until SIGTERM or SIGINT; resolves to the exit code. */
-export async function serveCommand(source: ConfigSource, options: ServeOptions = {}): Promise<number> {
+export async function serveCommand(
+  source: ConfigSource,
+  options: ServeOptions = {},
+): Promise<number> {
   // Listen for signals first, so one that comes during start-up is neither fatal nor lost.
   const stopSignal = stopSignals();
   const reloads = reloadSignals();
@@ -73,7 +76,12 @@ function reloadSignals() {
 
   process.on("SIGHUP", () => {
     if (deliver) return deliver("SIGHUP");
-    if (!missed) log.info("reload queued", { trigger: "SIGHUP", reason: "extprov is still starting; it reloads once it serves" });
+    if (!missed) {
+      log.info("reload queued", {
+        trigger: "SIGHUP",
+        reason: "extprov is still starting; it reloads once it serves",
+      });
+    }
     missed = true;
   });
 
@@ -85,10 +93,15 @@ function reloadSignals() {
   };
 }
 
-async function open(source: ConfigSource, service: ProvisioningService, pidFile: string | undefined): Promise<Endpoint> {
+async function open(
+  source: ConfigSource,
+  service: ProvisioningService,
+  pidFile: string | undefined,
+): Promise<Endpoint> {
   const loaded = service.loaded;
   const { config } = loaded;
-  const ownership = config.listen.kind === "unix" ? resolveSocketOwnership(config, loaded.service) : undefined;
+  const ownership =
+    config.listen.kind === "unix" ? resolveSocketOwnership(config, loaded.service) : undefined;
   if (pidFile) checkPidFile(pidFile);
   await prepareEndpoint(config);
 
@@ -105,7 +118,9 @@ async function open(source: ConfigSource, service: ProvisioningService, pidFile:
       dropPrivileges(loaded.service);
       service.swap(asService);
     } else if (process.geteuid!() === 0) {
-      log.warn("serving as root", { hint: "set runAs so extprov drops to its own user after binding" });
+      log.warn("serving as root", {
+        hint: "set runAs so extprov drops to its own user after binding",
+      });
     }
   } catch (error) {
     await endpoint.close();

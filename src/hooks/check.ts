@@ -22,24 +22,38 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
     stats = statSync(program);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw fail("does not exist", "install the hook there, or correct the path");
-    throw fail(`cannot be looked at by this user (${code})`, "make its folder reachable by the user extprov runs as");
+    if (code === "ENOENT") {
+      throw fail("does not exist", "install the hook there, or correct the path");
+    }
+    throw fail(
+      `cannot be looked at by this user (${code})`,
+      "make its folder reachable by the user extprov runs as",
+    );
   }
 
   if (!stats.isFile()) throw fail("is not a regular file", "point hook at the program itself");
   if (!canExecute(stats)) {
-    throw fail("is not executable by the user extprov runs as", "chmod 0755 it, or 0700 if that user owns it");
+    throw fail(
+      "is not executable by the user extprov runs as",
+      "chmod 0755 it, or 0700 if that user owns it",
+    );
   }
 
   if (config.security.allowInsecureSecretFiles) return;
   const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
 
   if ((stats.mode & 0o022) !== 0) {
-    throw fail(`mode ${mode} lets other users change a program that runs with access to the device's credentials`, "chmod go-w it");
+    throw fail(
+      `mode ${mode} lets other users change a program that runs with access to the device's credentials`,
+      "chmod go-w it",
+    );
   }
 
   if (!trustedOwners.includes(stats.uid)) {
-    throw fail(`is owned by uid ${stats.uid}, who could change it`, "chown it to root or to the user extprov runs as");
+    throw fail(
+      `is owned by uid ${stats.uid}, who could change it`,
+      "chown it to root or to the user extprov runs as",
+    );
   }
 }
 

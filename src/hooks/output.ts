@@ -56,10 +56,14 @@ export function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: str
  * it holds a piece of a known secret.
  */
 export function sanitizeLine(raw: string, secretPieces: readonly string[]): string {
-  if (secretPieces.some((piece) => raw.includes(piece))) return "<line withheld: it holds a credential>";
+  if (secretPieces.some((piece) => raw.includes(piece))) {
+    return "<line withheld: it holds a credential>";
+  }
 
   const printable = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, " ");
-  const redacted = printable.replace(/[A-Za-z0-9+/]{16,}={0,2}/g, (run) => (looksLikeKey(run) ? "<redacted>" : run));
+  const redacted = printable.replace(/[A-Za-z0-9+/]{16,}={0,2}/g, (run) =>
+    looksLikeKey(run) ? "<redacted>" : run,
+  );
 
   return redacted.length > maxLineLength ? `${redacted.slice(0, maxLineLength)}...` : redacted;
 }
@@ -87,7 +91,8 @@ export function secretPieces(secrets: readonly string[]): string[] {
       continue;
     }
 
-    for (let start = 0; start + 16 <= secret.length; start += 8) pieces.push(secret.slice(start, start + 16));
+    for (let start = 0; start + 16 <= secret.length; start += 8)
+      pieces.push(secret.slice(start, start + 16));
     pieces.push(secret.slice(-16));
   }
 

@@ -73,7 +73,10 @@ export async function runHook(request: HookRequest): Promise<HookOutcome> {
   stopper.finish();
 
   // A child the hook left behind may still hold its output: take what is there, then stop.
-  await Promise.race([Promise.all(streams.map((stream) => stream.done)), Bun.sleep(drainMilliseconds)]);
+  await Promise.race([
+    Promise.all(streams.map((stream) => stream.done)),
+    Bun.sleep(drainMilliseconds),
+  ]);
   for (const stream of streams) stream.stop();
   output.finish();
 
@@ -105,7 +108,13 @@ function outcome(
   if (signal !== undefined || code !== 0) {
     const how = signal !== undefined ? `was killed by ${signal}` : `exited with code ${code}`;
     const reason = `the reprovision hook ${how}`;
-    log.error("hook failed", { hook: program, code: signal === undefined ? code : undefined, signal, ms, reason });
+    log.error("hook failed", {
+      hook: program,
+      code: signal === undefined ? code : undefined,
+      signal,
+      ms,
+      reason,
+    });
     return { ok: false, failure: "failed", reason };
   }
 
@@ -121,7 +130,9 @@ function startProblem(error: unknown): string {
 }
 
 /** The whole environment the hook gets: who the device is, where the configuration is, PATH. */
-export function hookEnvironment(request: Pick<HookRequest, "hubName" | "deviceId" | "configFile">): Record<string, string> {
+export function hookEnvironment(
+  request: Pick<HookRequest, "hubName" | "deviceId" | "configFile">,
+): Record<string, string> {
   return {
     PATH: hookPath,
     EXTPROV_HUB_NAME: request.hubName,
@@ -130,7 +141,10 @@ export function hookEnvironment(request: Pick<HookRequest, "hubName" | "deviceId
   };
 }
 
-/** SIGTERM to the hook's group, SIGKILL after the grace period; once the hook is gone, SIGKILL to what it left. */
+/**
+ * SIGTERM to the hook's group, SIGKILL after the grace period; once the hook is gone,
+ * SIGKILL to whatever it left behind.
+ */
 function groupStopper(pid: number, program: string) {
   let reason: "timeout" | "shutdown" | undefined;
   let killTimer: Timer | undefined;
@@ -144,7 +158,11 @@ function groupStopper(pid: number, program: string) {
       reason = why;
       signalGroup(pid, "SIGTERM");
       killTimer = setTimeout(() => {
-        log.warn("hook killed", { hook: program, signal: "SIGKILL", reason: `it did not stop within ${killGraceSeconds} s of SIGTERM` });
+        log.warn("hook killed", {
+          hook: program,
+          signal: "SIGKILL",
+          reason: `it did not stop within ${killGraceSeconds} s of SIGTERM`,
+        });
         signalGroup(pid, "SIGKILL");
       }, killGraceSeconds * 1000);
     },
@@ -180,7 +198,12 @@ function outputLog(secrets: string[]) {
       log.info("hook output", { stream, line: sanitizeLine(raw, pieces) });
     },
     finish() {
-      if (dropped > 0) log.warn("hook output truncated", { count: dropped, reason: `only the first ${maxLoggedLines} lines are logged` });
+      if (dropped > 0) {
+        log.warn("hook output truncated", {
+          count: dropped,
+          reason: `only the first ${maxLoggedLines} lines are logged`,
+        });
+      }
     },
   };
 }

@@ -12,14 +12,20 @@ import type { DeviceProvisioningInfo } from "../http/schemas.ts";
 import type { LoadedState } from "./load-state.ts";
 import { prepareState, type ProvisioningState } from "./state.ts";
 
-export const afterIdentityChangeDefaults = { status: "assigned", substatus: "deviceDataReset" } as const;
+export const afterIdentityChangeDefaults = {
+  status: "assigned",
+  substatus: "deviceDataReset",
+} as const;
 
 /**
  * The state to serve after `previous`: `next` as loaded, unless the identity changed now
  * or a change is still in force for the same identity (a later reload, e.g. of a rotated
  * key, keeps it until the identity changes again or extprov restarts).
  */
-export function applyIdentityRules(previous: ProvisioningState, next: LoadedState): ProvisioningState {
+export function applyIdentityRules(
+  previous: ProvisioningState,
+  next: LoadedState,
+): ProvisioningState {
   const changed = !sameIdentity(previous.info, next.state.info);
   if (!changed && previous.identityChanged !== true) return next.state;
 

@@ -62,7 +62,10 @@ export class ProvisioningService {
   requestReload(trigger: string): void {
     if (this.#reprovision) {
       // However many come, they make at most one reload: the one after the hook.
-      log.info("reload queued", { trigger, reason: "a reprovision is running; it reloads when its hook is done" });
+      log.info("reload queued", {
+        trigger,
+        reason: "a reprovision is running; it reloads when its hook is done",
+      });
       this.#reloadQueued = true;
       return;
     }
@@ -84,7 +87,10 @@ export class ProvisioningService {
       for (const line of reason.split("\n")) {
         log.error("reload failed, still serving the last good state", { trigger, reason: line });
       }
-      this.#notifier?.send({ READY: "1", STATUS: `reload failed; ${describeServing(previous.state)}` });
+      this.#notifier?.send({
+        READY: "1",
+        STATUS: `reload failed; ${describeServing(previous.state)}`,
+      });
       return reason;
     }
 
@@ -105,7 +111,9 @@ export class ProvisioningService {
    */
   reprovision(): Promise<ReprovisionFailure | undefined> {
     if (this.#reprovision) {
-      log.info("reprovision joined", { reason: "one is already running; this notice gets its outcome" });
+      log.info("reprovision joined", {
+        reason: "one is already running; this notice gets its outcome",
+      });
       return this.#reprovision;
     }
 
@@ -135,7 +143,11 @@ export class ProvisioningService {
     const { config, state } = this.#loaded;
     const { hubName, deviceId } = state.info;
     const kept = "extprov still serves the previous identity";
-    log.info("reprovision requested", { hub: hubName, device: deviceId, hook: config.reprovision.hook?.[0] });
+    log.info("reprovision requested", {
+      hub: hubName,
+      device: deviceId,
+      hook: config.reprovision.hook?.[0],
+    });
 
     const hook = config.reprovision.hook;
     if (hook) {
@@ -150,20 +162,29 @@ export class ProvisioningService {
       });
 
       if (!outcome.ok) {
-        log.error("reprovision failed, still serving the last good state", { reason: outcome.reason });
+        log.error("reprovision failed, still serving the last good state", {
+          reason: outcome.reason,
+        });
         return { status: failureStatus[outcome.failure], message: `${outcome.reason}; ${kept}` };
       }
     }
 
     const failure = this.reload("reprovision");
     if (failure !== undefined) {
-      const what = hook ? "the reprovision hook succeeded, but the configuration it left cannot be loaded" : "the configuration cannot be loaded";
+      const what = hook
+        ? "the reprovision hook succeeded, but the configuration it left cannot be loaded"
+        : "the configuration cannot be loaded";
       log.error("reprovision failed, still serving the last good state", { reason: what });
       return { status: 500, message: `${what}: ${failure.split("\n")[0]}; ${kept}` };
     }
 
     const { info } = this.#loaded.state;
-    log.info("reprovisioned", { hub: info.hubName, device: info.deviceId, provisioningStatus: info.status, substatus: info.substatus });
+    log.info("reprovisioned", {
+      hub: info.hubName,
+      device: info.deviceId,
+      provisioningStatus: info.status,
+      substatus: info.substatus,
+    });
     return undefined;
   }
 
@@ -171,14 +192,21 @@ export class ProvisioningService {
     if (!this.#notifier) return;
 
     const now = this.#notifier.monotonicMicroseconds();
-    this.#notifier.send(now === undefined ? { RELOADING: "1" } : { RELOADING: "1", MONOTONIC_USEC: String(now) });
+    this.#notifier.send(
+      now === undefined ? { RELOADING: "1" } : { RELOADING: "1", MONOTONIC_USEC: String(now) },
+    );
   }
 }
 
 /** The identity and credential kind that were loaded, and any warnings about them. */
 export function logLoaded({ state }: LoadedState): void {
   const { info } = state;
-  log.info("loaded identity", { hub: info.hubName, device: info.deviceId, auth: info.credentials.authType, source: info.credentials.source });
+  log.info("loaded identity", {
+    hub: info.hubName,
+    device: info.deviceId,
+    auth: info.credentials.authType,
+    source: info.credentials.source,
+  });
 
   for (const warning of state.warnings) log.warn("identity warning", { reason: warning });
 }
@@ -204,7 +232,9 @@ function logIdentityChange(previous: ProvisioningState, next: ProvisioningState)
 /** Settings a running process cannot apply: it keeps its socket and its user. */
 function warnRestartOnly(running: Config, next: Config): void {
   if (!isDeepStrictEqual(next.listen, running.listen)) {
-    log.warn("listen settings changed", { reason: "the endpoint keeps its socket until extprov restarts" });
+    log.warn("listen settings changed", {
+      reason: "the endpoint keeps its socket until extprov restarts",
+    });
   }
 
   if (!isDeepStrictEqual(next.runAs, running.runAs)) {

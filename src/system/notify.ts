@@ -58,7 +58,10 @@ export function systemdNotifier(socket = process.env.NOTIFY_SOCKET): Notifier {
     try {
       libc = openLibc();
     } catch (error) {
-      fail((error as Error).message, "let the service use the JIT (MemoryDenyWriteExecute=no), or run it with Type=simple");
+      fail(
+        (error as Error).message,
+        "let the service use the JIT (MemoryDenyWriteExecute=no), or run it with Type=simple",
+      );
     }
     return libc;
   };
@@ -69,7 +72,11 @@ export function systemdNotifier(socket = process.env.NOTIFY_SOCKET): Notifier {
       const functions = open();
       if (!functions) return;
 
-      const message = Buffer.from(Object.entries(fields).map(([name, value]) => `${name}=${value.replace(/\n/g, " ")}`).join("\n"));
+      const message = Buffer.from(
+        Object.entries(fields)
+          .map(([name, value]) => `${name}=${value.replace(/\n/g, " ")}`)
+          .join("\n"),
+      );
       const error = sendDatagram(functions, address, message);
       if (error) return fail(error);
       log.debug("notified systemd", { reason: Object.keys(fields).join(", ") });
@@ -138,12 +145,23 @@ function socketAddress(socket: string): { bytes: Uint8Array; length: number } | 
   return { bytes, length: 2 + path.length + (abstract ? 0 : 1) };
 }
 
-function sendDatagram(libc: Libc, address: { bytes: Uint8Array; length: number }, message: Uint8Array): string | undefined {
+function sendDatagram(
+  libc: Libc,
+  address: { bytes: Uint8Array; length: number },
+  message: Uint8Array,
+): string | undefined {
   const fd = libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return `socket() failed (${errno(libc)})`;
 
   try {
-    const sent = libc.sendto(fd, message, message.length, MSG_NOSIGNAL, address.bytes, address.length);
+    const sent = libc.sendto(
+      fd,
+      message,
+      message.length,
+      MSG_NOSIGNAL,
+      address.bytes,
+      address.length,
+    );
     if (sent < 0) return `sendto() failed (${errno(libc)})`;
     return undefined;
   } finally {

@@ -4,7 +4,15 @@
  * process only when /proc/<pid>/cmdline shows it is extprov, so a stale file naming a
  * recycled pid never gets another program a SIGHUP.
  */
-import { existsSync, readFileSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ListenError, ReloadError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -15,7 +23,10 @@ export function checkPidFile(path: string): void {
   const other = readPid(file);
 
   if (other !== undefined && other !== process.pid && isExtprov(other)) {
-    throw new ListenError(`extprov already runs as pid ${other} (pid file ${file})`, "stop it first, or give this one another --pid-file");
+    throw new ListenError(
+      `extprov already runs as pid ${other} (pid file ${file})`,
+      "stop it first, or give this one another --pid-file",
+    );
   }
 }
 
@@ -32,7 +43,10 @@ export function writePidFile(path: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     removeQuietly(temporary);
-    throw new ListenError(`cannot write the pid file ${file} (${code})`, "create its folder, or start extprov as a user that may write there");
+    throw new ListenError(
+      `cannot write the pid file ${file} (${code})`,
+      "create its folder, or start extprov as a user that may write there",
+    );
   }
 
   log.info("wrote pid file", { file, pid: process.pid });
@@ -47,12 +61,13 @@ export function removePidFile(path: string): void {
     unlinkSync(file);
   } catch (error) {
     // After dropping root, the service user may not write the pid file's folder.
-    const reason = `cannot remove it (${(error as NodeJS.ErrnoException).code}); the next start replaces it`;
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = `cannot remove it (${code}); the next start replaces it`;
     log.info("pid file left in place", { file, reason });
   }
 }
 
-/** The pid of the running extprov named by the pid file; throws `ReloadError` saying what is wrong. */
+/** The pid of the running extprov the pid file names; throws `ReloadError` saying what is wrong. */
 export function findRunningExtprov(path: string): number {
   const file = resolve(path);
 
@@ -61,19 +76,33 @@ export function findRunningExtprov(path: string): number {
     text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const hint = code === "ENOENT" ? "is extprov running, started with this --pid-file?" : "run as root or as the user extprov runs as";
+    const hint =
+      code === "ENOENT"
+        ? "is extprov running, started with this --pid-file?"
+        : "run as root or as the user extprov runs as";
     throw new ReloadError(`cannot read the pid file ${file} (${code})`, hint);
   }
 
   const pid = parsePid(text);
-  if (pid === undefined) throw new ReloadError(`the pid file ${file} holds no process id`, "restart extprov to write it again");
+  if (pid === undefined) {
+    throw new ReloadError(
+      `the pid file ${file} holds no process id`,
+      "restart extprov to write it again",
+    );
+  }
 
   if (!existsSync(`/proc/${pid}`)) {
-    throw new ReloadError(`no process ${pid} is running (pid file ${file})`, "the pid file is stale: extprov is not running");
+    throw new ReloadError(
+      `no process ${pid} is running (pid file ${file})`,
+      "the pid file is stale: extprov is not running",
+    );
   }
 
   if (!isExtprov(pid)) {
-    throw new ReloadError(`process ${pid} named in ${file} is not extprov`, "the pid file is stale; nothing was signalled");
+    throw new ReloadError(
+      `process ${pid} named in ${file} is not extprov`,
+      "the pid file is stale; nothing was signalled",
+    );
   }
 
   return pid;

@@ -23,7 +23,7 @@ export function waitForFile(file: string): string[] {
     "i=0",
     `while [ ! -e '${file}' ]; do`,
     "  i=$((i + 1))",
-    "  [ \"$i\" -gt 1200 ] && exit 9",
+    '  [ "$i" -gt 1200 ] && exit 9',
     "  sleep 0.05",
     "done",
   ];

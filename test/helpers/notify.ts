@@ -68,11 +68,19 @@ export interface NotifyListener {
 
 /** Fails with the Debian package to install when python3 is missing. */
 export function requirePython(): void {
-  if (!existsSync(python)) throw new Error(`${python} is missing: apt-get install python3 (the readiness tests use it as systemd's notify socket)`);
+  if (!existsSync(python)) {
+    throw new Error(
+      `${python} is missing: apt-get install python3 (the readiness tests use it as systemd's notify socket)`,
+    );
+  }
 }
 
 /** Listens on `address` (a path, or @name for the abstract namespace), watching `watch`. */
-export async function notifyListener(folder: string, address: string, watch: string): Promise<NotifyListener> {
+export async function notifyListener(
+  folder: string,
+  address: string,
+  watch: string,
+): Promise<NotifyListener> {
   requirePython();
   const script = join(folder, "notify-listener.py");
   writeFileSync(script, listenerScript);
@@ -101,9 +109,14 @@ export async function notifyListener(folder: string, address: string, watch: str
 
   const waitFor = (field: string, after = 0) =>
     new Promise<Notification>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`no ${field} notification; got ${JSON.stringify(notifications)}`)), 15_000);
+      const timer = setTimeout(
+        () => done(new Error(`no ${field} notification; got ${JSON.stringify(notifications)}`)),
+        15_000,
+      );
       const check = () => {
-        const found = notifications.slice(after).find((notification) => field in notification.fields);
+        const found = notifications
+          .slice(after)
+          .find((notification) => field in notification.fields);
         if (found) done(undefined, found);
       };
       const done = (error?: Error, found?: Notification) => {
@@ -117,7 +130,9 @@ export async function notifyListener(folder: string, address: string, watch: str
 
   const drain = async () => {
     const sent = Bun.spawnSync([python, "-c", senderScript, address, "MARKER=1"]);
-    if (sent.exitCode !== 0) throw new Error(`could not send the marker: ${sent.stderr.toString()}`);
+    if (sent.exitCode !== 0) {
+      throw new Error(`could not send the marker: ${sent.stderr.toString()}`);
+    }
     await waitFor("MARKER");
     return notifications.filter((notification) => !("MARKER" in notification.fields));
   };

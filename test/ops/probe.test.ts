@@ -41,12 +41,17 @@ describe("probe against extprov", () => {
     const cwd = tempDir();
     const server = await startServer({ args: ["serve", "--demo"], cwd, secrets: [demoKey] });
 
-    const byEndpoint = await runExtprov({ args: ["probe", "--endpoint", `unix://${cwd}/run/external.sock`], secrets: [demoKey] });
+    const byEndpoint = await runExtprov({
+      args: ["probe", "--endpoint", `unix://${cwd}/run/external.sock`],
+      secrets: [demoKey],
+    });
     const byDemo = await runExtprov({ args: ["probe", "--demo"], cwd, secrets: [demoKey] });
 
     for (const result of [byEndpoint, byDemo]) {
       expect(result.code).toBe(0);
-      expect(result.output).toStartWith(`probe passed: unix://${cwd}/run/external.sock answered 200 in `);
+      expect(result.output).toStartWith(
+        `probe passed: unix://${cwd}/run/external.sock answered 200 in `,
+      );
       expect(result.output).toMatch(/"key": "<secret: 56 characters, sha256 [0-9a-f]{8}>"/);
       expect(result.output).toContain('"deviceId": "extprov-demo-device"');
     }
@@ -71,7 +76,9 @@ describe("probe against extprov", () => {
 
     expect(result.code).toBe(0);
     expect(result.output).toMatch(/"identityCert": "<secret: \d+ characters, sha256 [0-9a-f]{8}>"/);
-    expect(result.output).toMatch(/"identityPrivateKey": "<secret: \d+ characters, sha256 [0-9a-f]{8}>"/);
+    expect(result.output).toMatch(
+      /"identityPrivateKey": "<secret: \d+ characters, sha256 [0-9a-f]{8}>"/,
+    );
     expect(await server.stop()).toBe(0);
   });
 });
@@ -79,19 +86,29 @@ describe("probe against extprov", () => {
 describe("probe asks as iotedged does", () => {
   test("GET with the api-version query and an empty body", async () => {
     const key = newSymmetricKey();
-    using endpoint = mock({ ...hub, credentials: { authType: "symmetric-key", source: "payload", key } });
+    using endpoint = mock({
+      ...hub,
+      credentials: { authType: "symmetric-key", source: "payload", key },
+    });
 
     const result = await probe(`unix://${endpoint.socket}`, [key]);
 
     expect(result.code).toBe(0);
     expect(endpoint.requests).toEqual([
-      { method: "GET", url: "http://localhost/device/provisioninginformation?api-version=2019-04-10", body: "" },
+      {
+        method: "GET",
+        url: "http://localhost/device/provisioninginformation?api-version=2019-04-10",
+        body: "",
+      },
     ]);
   });
 
   test("over TCP on loopback", async () => {
     const key = newSymmetricKey();
-    const answer = JSON.stringify({ ...hub, credentials: { authType: "symmetric-key", source: "payload", key } });
+    const answer = JSON.stringify({
+      ...hub,
+      credentials: { authType: "symmetric-key", source: "payload", key },
+    });
     using server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(answer) });
 
     const result = await probe(`http://127.0.0.1:${server.port}`, [key]);
@@ -104,7 +121,11 @@ describe("probe asks as iotedged does", () => {
 
 describe("probe finds what iotedged would refuse", () => {
   const key = newSymmetricKey();
-  const symmetric = (extra: Record<string, unknown>) => ({ ...hub, credentials: { authType: "symmetric-key", source: "payload", key }, ...extra });
+  const symmetric = (extra: Record<string, unknown>) => ({
+    ...hub,
+    credentials: { authType: "symmetric-key", source: "payload", key },
+    ...extra,
+  });
   const identity = makeCertificate({ commonName: "probe-device" });
   const other = makeCertificate({ commonName: "probe-device" });
   const x509 = (identityCert: string, identityPrivateKey: string) => ({
@@ -113,29 +134,118 @@ describe("probe finds what iotedged would refuse", () => {
   });
 
   const cases: [string, unknown, number, string][] = [
-    ["a key that is not base64", { ...hub, credentials: { authType: "symmetric-key", source: "payload", key: "bm90IGJhc2U2NA=!" } }, 200, "credentials.key: the key is not valid standard base64"],
-    ["a URL-safe key", { ...hub, credentials: { authType: "symmetric-key", source: "payload", key: "ab-_cd" } }, 200, "credentials.key: the key is URL-safe base64, which iotedged does not decode"],
-    ["a missing key", { ...hub, credentials: { authType: "symmetric-key", source: "payload" } }, 200, "credentials.key is missing"],
-    ["a missing deviceId", { hubName: hub.hubName, credentials: { authType: "symmetric-key", source: "payload", key } }, 200, "deviceId is missing; iotedged requires it"],
+    [
+      "a key that is not base64",
+      {
+        ...hub,
+        credentials: { authType: "symmetric-key", source: "payload", key: "bm90IGJhc2U2NA=!" },
+      },
+      200,
+      "credentials.key: the key is not valid standard base64",
+    ],
+    [
+      "a URL-safe key",
+      { ...hub, credentials: { authType: "symmetric-key", source: "payload", key: "ab-_cd" } },
+      200,
+      "credentials.key: the key is URL-safe base64, which iotedged does not decode",
+    ],
+    [
+      "a missing key",
+      { ...hub, credentials: { authType: "symmetric-key", source: "payload" } },
+      200,
+      "credentials.key is missing",
+    ],
+    [
+      "a missing deviceId",
+      { hubName: hub.hubName, credentials: { authType: "symmetric-key", source: "payload", key } },
+      200,
+      "deviceId is missing; iotedged requires it",
+    ],
     ["missing credentials", hub, 200, "credentials is missing"],
-    ["an unknown authType", symmetric({ credentials: { authType: "sas", source: "payload", key } }), 200, 'credentials.authType "sas" is not one of symmetric-key, x509'],
-    ["an unknown source", symmetric({ credentials: { authType: "symmetric-key", source: "tpm", key } }), 200, 'credentials.source "tpm" is not one of payload, hsm'],
-    ["a status iotedged does not parse", symmetric({ status: "active" }), 200, 'status "active" is not one of assigned, assigning, disabled, failed, unassigned'],
+    [
+      "an unknown authType",
+      symmetric({ credentials: { authType: "sas", source: "payload", key } }),
+      200,
+      'credentials.authType "sas" is not one of symmetric-key, x509',
+    ],
+    [
+      "an unknown source",
+      symmetric({ credentials: { authType: "symmetric-key", source: "tpm", key } }),
+      200,
+      'credentials.source "tpm" is not one of payload, hsm',
+    ],
+    [
+      "a status iotedged does not parse",
+      symmetric({ status: "active" }),
+      200,
+      'status "active" is not one of assigned, assigning, disabled, failed, unassigned',
+    ],
     ["a hubName that is a number", symmetric({ hubName: 7 }), 200, "hubName is not a string"],
     ["a body that is not JSON", "hubName=x", 200, "the answer is not valid JSON"],
-    ["a 500 with an ErrorResponse", { message: "the backend is down" }, 500, 'answered 500, not 2xx: "the backend is down"; iotedged treats any other status'],
+    [
+      "a 500 with an ErrorResponse",
+      { message: "the backend is down" },
+      500,
+      'answered 500, not 2xx: "the backend is down"; iotedged treats any other status',
+    ],
     ["a 404 without a body", "", 404, "answered 404, not 2xx; iotedged"],
-    ["an identityCert that is not base64", x509("%%%", base64(identity.privateKeyPem)), 200, "credentials.identityCert is not valid standard base64"],
-    ["an identityCert that is not PEM", x509(base64("DER bytes"), base64(identity.privateKeyPem)), 200, "credentials.identityCert does not decode to a PEM certificate"],
-    ["a missing identityPrivateKey", { ...hub, credentials: { authType: "x509", source: "payload", identityCert: base64(identity.certificatePem) } }, 200, "credentials.identityPrivateKey is missing"],
-    ["a private key of another certificate", x509(base64(identity.certificatePem), base64(other.privateKeyPem)), 200, "credentials: the private key does not belong to the identity certificate"],
-    ["an hsm certificate path that is empty", { ...hub, credentials: { authType: "x509", source: "hsm", identityCert: "", identityPrivateKey: "/k.pem" } }, 200, "credentials.identityCert is missing or empty"],
+    [
+      "an identityCert that is not base64",
+      x509("%%%", base64(identity.privateKeyPem)),
+      200,
+      "credentials.identityCert is not valid standard base64",
+    ],
+    [
+      "an identityCert that is not PEM",
+      x509(base64("DER bytes"), base64(identity.privateKeyPem)),
+      200,
+      "credentials.identityCert does not decode to a PEM certificate",
+    ],
+    [
+      "a missing identityPrivateKey",
+      {
+        ...hub,
+        credentials: {
+          authType: "x509",
+          source: "payload",
+          identityCert: base64(identity.certificatePem),
+        },
+      },
+      200,
+      "credentials.identityPrivateKey is missing",
+    ],
+    [
+      "a private key of another certificate",
+      x509(base64(identity.certificatePem), base64(other.privateKeyPem)),
+      200,
+      "credentials: the private key does not belong to the identity certificate",
+    ],
+    [
+      "an hsm certificate path that is empty",
+      {
+        ...hub,
+        credentials: {
+          authType: "x509",
+          source: "hsm",
+          identityCert: "",
+          identityPrivateKey: "/k.pem",
+        },
+      },
+      200,
+      "credentials.identityCert is missing or empty",
+    ],
   ];
 
   for (const [name, body, status, expected] of cases) {
     test(`fails on ${name}`, async () => {
       using endpoint = mock(body, status);
-      const secrets = [key, identity.privateKeyPem, other.privateKeyPem, base64(identity.privateKeyPem), base64(other.privateKeyPem)];
+      const secrets = [
+        key,
+        identity.privateKeyPem,
+        other.privateKeyPem,
+        base64(identity.privateKeyPem),
+        base64(other.privateKeyPem),
+      ];
 
       const result = await probe(`unix://${endpoint.socket}`, secrets);
 
@@ -162,7 +272,9 @@ describe("probe finds what iotedged would refuse", () => {
 
     expect(result.code).toBe(0);
     expect(result.output).toContain('warning: "extra" is not in the API; iotedged ignores it');
-    expect(result.output).toContain('warning: substatus "movedSomewhere" is not one iotedged knows; it treats it as initialAssignment');
+    expect(result.output).toContain(
+      'warning: substatus "movedSomewhere" is not one iotedged knows; it treats it as initialAssignment',
+    );
   });
 });
 
@@ -173,18 +285,27 @@ describe("probe says precisely why it cannot connect", () => {
     const result = await probe(`unix://${socket}`);
 
     expect(result.code).toBe(5);
-    expect(result.output).toContain(`probe failed: no socket at ${socket} (ENOENT); is extprov running`);
+    expect(result.output).toContain(
+      `probe failed: no socket at ${socket} (ENOENT); is extprov running`,
+    );
   });
 
   test("a socket nothing listens on", async () => {
     const socket = join(tempDir(), "stale.sock");
-    const bound = Bun.spawnSync([python, "-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", socket]);
+    const bound = Bun.spawnSync([
+      python,
+      "-c",
+      "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+      socket,
+    ]);
     expect(bound.exitCode).toBe(0);
 
     const result = await probe(`unix://${socket}`);
 
     expect(result.code).toBe(5);
-    expect(result.output).toContain(`probe failed: connection refused by unix://${socket} (ECONNREFUSED); the socket is stale`);
+    expect(result.output).toContain(
+      `probe failed: connection refused by unix://${socket} (ECONNREFUSED); the socket is stale`,
+    );
   });
 
   test("a regular file at the path", async () => {
@@ -205,16 +326,22 @@ describe("probe says precisely why it cannot connect", () => {
     const result = await probe(`unix://${endpoint.socket}`, [], nobody);
 
     expect(result.code).toBe(5);
-    expect(result.output).toContain(`probe failed: permission denied connecting to unix://${endpoint.socket} (EACCES)`);
+    expect(result.output).toContain(
+      `probe failed: permission denied connecting to unix://${endpoint.socket} (EACCES)`,
+    );
     expect(endpoint.requests).toEqual([]);
   });
 
   test("an endpoint iotedged cannot use is a usage error", async () => {
     const https = await probe("https://127.0.0.1:9");
-    const both = await runExtprov({ args: ["probe", "--endpoint", "unix:///nonexistent.sock", "--config", "/nonexistent.yaml"] });
+    const both = await runExtprov({
+      args: ["probe", "--endpoint", "unix:///nonexistent.sock", "--config", "/nonexistent.yaml"],
+    });
 
     expect(https.code).toBe(2);
-    expect(https.output).toContain("cannot probe https://127.0.0.1:9; iotedged takes unix:///path or http://host:port");
+    expect(https.output).toContain(
+      "cannot probe https://127.0.0.1:9; iotedged takes unix:///path or http://host:port",
+    );
     expect(both.code).toBe(2);
     expect(both.output).toContain("--endpoint and --config (or --demo) exclude each other");
   });

@@ -22,8 +22,16 @@ async function servedWithListener(address?: (folder: string) => string) {
   const key = newSymmetricKey();
   writeSecret(folder, "device.key", key);
   const config = writeConfig(folder, symmetricKeyConfig(socket, key));
-  const listener = await notifyListener(folder, address?.(folder) ?? join(folder, "notify.sock"), socket);
-  const server = await startServer({ args: ["serve", "--config", config], secrets: [key], env: { NOTIFY_SOCKET: listener.address } });
+  const listener = await notifyListener(
+    folder,
+    address?.(folder) ?? join(folder, "notify.sock"),
+    socket,
+  );
+  const server = await startServer({
+    args: ["serve", "--config", config],
+    secrets: [key],
+    env: { NOTIFY_SOCKET: listener.address },
+  });
   return { folder, socket, key, config, listener, server };
 }
 
@@ -36,8 +44,16 @@ describe("under systemd's NOTIFY_SOCKET", () => {
 
     expect(listener.notifications.indexOf(ready)).toBe(0);
     expect(ready.pid).toBe(server.process.pid!);
-    expect(ready.socketAtPath).toEqual({ socket: true, mode: 0o600, uid: process.getuid!(), gid: process.getgid!() });
-    expect(ready.fields).toEqual({ READY: "1", STATUS: "serving test-device in test-hub.azure-devices.net" });
+    expect(ready.socketAtPath).toEqual({
+      socket: true,
+      mode: 0o600,
+      uid: process.getuid!(),
+      gid: process.getgid!(),
+    });
+    expect(ready.fields).toEqual({
+      READY: "1",
+      STATUS: "serving test-device in test-hub.azure-devices.net",
+    });
     expect(await server.stop()).toBe(0);
   });
 
@@ -76,7 +92,9 @@ describe("under systemd's NOTIFY_SOCKET", () => {
     const reloading = await listener.waitFor("RELOADING");
     const ready = await listener.waitFor("READY", listener.notifications.indexOf(reloading) + 1);
 
-    expect(ready.fields.STATUS).toBe("reload failed; serving test-device in test-hub.azure-devices.net");
+    expect(ready.fields.STATUS).toBe(
+      "reload failed; serving test-device in test-hub.azure-devices.net",
+    );
     expect(await server.stop()).toBe(0);
   });
 
@@ -88,16 +106,26 @@ describe("under systemd's NOTIFY_SOCKET", () => {
     expect(await server.stop()).toBe(0);
     const all = await listener.drain();
 
-    expect(all.map((notification) => Object.keys(notification.fields)[0])).toEqual(["READY", "STOPPING"]);
+    expect(all.map((notification) => Object.keys(notification.fields)[0])).toEqual([
+      "READY",
+      "STOPPING",
+    ]);
     expect(all[1]!.fields.STATUS).toBe("stopping on SIGTERM");
   });
 
   test("a refused start sends nothing", async () => {
     const folder = tempDir();
     const config = writeConfig(folder, { credentials: {} });
-    using listener = await notifyListener(folder, join(folder, "notify.sock"), join(folder, "external.sock"));
+    using listener = await notifyListener(
+      folder,
+      join(folder, "notify.sock"),
+      join(folder, "external.sock"),
+    );
 
-    const result = await runExtprov({ args: ["serve", "--config", config], env: { NOTIFY_SOCKET: listener.address } });
+    const result = await runExtprov({
+      args: ["serve", "--config", config],
+      env: { NOTIFY_SOCKET: listener.address },
+    });
 
     expect(result.code).toBe(3);
     expect(await listener.drain()).toEqual([]);
@@ -110,12 +138,23 @@ describe("under systemd's NOTIFY_SOCKET", () => {
     const config = writeConfig(folder, symmetricKeyConfig(socket, key));
     using listener = await notifyListener(folder, join(folder, "notify.sock"), socket);
     // PR_SET_MDWE (Linux 6.3) with PR_MDWE_REFUSE_EXEC_GAIN: what MemoryDenyWriteExecute asks for.
-    const wrapper = [python, "-c", "import ctypes,os,sys; ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0 or sys.exit('no PR_SET_MDWE'); os.execv(sys.argv[1], sys.argv[1:])"];
+    const wrapper = [
+      python,
+      "-c",
+      "import ctypes,os,sys; ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0 or sys.exit('no PR_SET_MDWE'); os.execv(sys.argv[1], sys.argv[1:])",
+    ];
 
-    const server = await startServer({ args: ["serve", "--config", config], wrapper, secrets: [key], env: { NOTIFY_SOCKET: listener.address } });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      wrapper,
+      secrets: [key],
+      env: { NOTIFY_SOCKET: listener.address },
+    });
 
     expect(server.output()).toContain("error cannot notify systemd");
-    expect(server.output()).toContain(": bun:ffi requires the JIT; let the service use the JIT (MemoryDenyWriteExecute=no)");
+    expect(server.output()).toContain(
+      ": bun:ffi requires the JIT; let the service use the JIT (MemoryDenyWriteExecute=no)",
+    );
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
     expect(await server.stop()).toBe(0);
     expect(await listener.drain()).toEqual([]);
@@ -141,13 +180,19 @@ describe.skipIf(!isRoot)("readiness after dropping root", () => {
       0o644,
     );
     using listener = await notifyListener(folder, join(folder, "notify.sock"), socket);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key], env: { NOTIFY_SOCKET: listener.address } });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key],
+      env: { NOTIFY_SOCKET: listener.address },
+    });
 
     const ready = await listener.waitFor("READY");
 
     expect([ready.pid, ready.uid, ready.euid]).toEqual([server.process.pid!, 65534, 65534]);
     expect(ready.socketAtPath).toEqual({ socket: true, mode: 0o660, uid: 1, gid: 1 });
-    expect(server.output().indexOf("dropped privileges")).toBeLessThan(server.output().indexOf(" serving "));
+    expect(server.output().indexOf("dropped privileges")).toBeLessThan(
+      server.output().indexOf(" serving "),
+    );
     expect(await server.stop()).toBe(0);
   });
 });

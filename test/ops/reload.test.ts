@@ -43,7 +43,10 @@ describe("a reload on SIGHUP", () => {
     const oldKey = newSymmetricKey();
     const newKey = newSymmetricKey();
     const { socket, config } = keyFileConfig(folder, oldKey);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [oldKey, newKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [oldKey, newKey],
+    });
 
     let reloadSeen = false;
     const answers: { key: string; askedAfterReload: boolean }[] = [];
@@ -59,7 +62,9 @@ describe("a reload on SIGHUP", () => {
           failures.push(String(error));
         }
         if (answers.length >= 50) enough.before.resolve();
-        if (answers.filter((answer) => answer.askedAfterReload).length >= 50) return enough.after.resolve();
+        if (answers.filter((answer) => answer.askedAfterReload).length >= 50) {
+          return enough.after.resolve();
+        }
       }
       enough.after.resolve();
     };
@@ -77,15 +82,33 @@ describe("a reload on SIGHUP", () => {
     expect(answers.every((answer) => answer.key === oldKey || answer.key === newKey)).toBe(true);
     expect(answers.some((answer) => answer.key === oldKey)).toBe(true);
     expect(answers.filter((answer) => answer.askedAfterReload).length).toBeGreaterThanOrEqual(50);
-    expect(answers.filter((answer) => answer.askedAfterReload && answer.key !== newKey)).toEqual([]);
+    expect(answers.filter((answer) => answer.askedAfterReload && answer.key !== newKey)).toEqual(
+      [],
+    );
     expect(await server.stop()).toBe(0);
   });
 
   const broken: [string, (folder: string, document: Record<string, unknown>) => void, string][] = [
-    ["invalid YAML", (folder) => writeFileSync(join(folder, "config.yaml"), "device: [unclosed\n"), "not valid YAML near line 1"],
-    ["a missing key file", (folder) => unlinkSync(join(folder, "device.key")), "/device.key: does not exist"],
-    ["a key file others can read", (folder) => writeSecret(folder, "device.key", newSymmetricKey(), 0o644), "mode 0644 lets every user on the device use it"],
-    ["an unknown field", (folder, document) => writeConfig(folder, { ...document, reprovison: {} }), "/reprovison: unknown field"],
+    [
+      "invalid YAML",
+      (folder) => writeFileSync(join(folder, "config.yaml"), "device: [unclosed\n"),
+      "not valid YAML near line 1",
+    ],
+    [
+      "a missing key file",
+      (folder) => unlinkSync(join(folder, "device.key")),
+      "/device.key: does not exist",
+    ],
+    [
+      "a key file others can read",
+      (folder) => writeSecret(folder, "device.key", newSymmetricKey(), 0o644),
+      "mode 0644 lets every user on the device use it",
+    ],
+    [
+      "an unknown field",
+      (folder, document) => writeConfig(folder, { ...document, reprovison: {} }),
+      "/reprovison: unknown field",
+    ],
   ];
 
   for (const [name, breakIt, expected] of broken) {
@@ -124,10 +147,15 @@ describe("a reload on SIGHUP", () => {
     server.process.kill("SIGHUP");
     await server.waitFor("reload failed, still serving the last good state");
     const response = await fetchUnix(socket, provisioningPath);
-    const credentials = ((await response.json()) as { credentials: Record<string, string> }).credentials;
+    const credentials = ((await response.json()) as { credentials: Record<string, string> })
+      .credentials;
 
-    expect(Buffer.from(credentials.identityPrivateKey!, "base64").toString()).toBe(identity.privateKeyPem);
-    expect(server.output()).toContain("the private key does not belong to the identity certificate");
+    expect(Buffer.from(credentials.identityPrivateKey!, "base64").toString()).toBe(
+      identity.privateKeyPem,
+    );
+    expect(server.output()).toContain(
+      "the private key does not belong to the identity certificate",
+    );
     expect(await server.stop()).toBe(0);
   });
 
@@ -136,7 +164,10 @@ describe("a reload on SIGHUP", () => {
     const key = newSymmetricKey();
     const newKey = newSymmetricKey();
     const { socket, config } = keyFileConfig(folder, key);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, newKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, newKey],
+    });
     unlinkSync(join(folder, "device.key"));
     server.process.kill("SIGHUP");
     await server.waitFor("reload failed");
@@ -157,7 +188,10 @@ describe("extprov reload and the pid file", () => {
     const newKey = newSymmetricKey();
     const pidFile = join(folder, "extprov.pid");
     const { socket, config } = keyFileConfig(folder, key);
-    const server = await startServer({ args: ["serve", "--config", config, "--pid-file", pidFile], secrets: [key, newKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config, "--pid-file", pidFile],
+      secrets: [key, newKey],
+    });
     expect(readFileSync(pidFile, "utf8")).toBe(`${server.process.pid}\n`);
 
     replaceSecret(folder, "device.key", newKey);
@@ -165,7 +199,9 @@ describe("extprov reload and the pid file", () => {
     await server.waitFor(" reloaded trigger=SIGHUP");
 
     expect(result.code).toBe(0);
-    expect(result.output).toBe(`sent SIGHUP to extprov (pid ${server.process.pid}); its log says whether the reload succeeded\n`);
+    expect(result.output).toBe(
+      `sent SIGHUP to extprov (pid ${server.process.pid}); its log says whether the reload succeeded\n`,
+    );
     expect(await servedKey(socket)).toBe(newKey);
     expect(await server.stop()).toBe(0);
     expect(existsSync(pidFile)).toBe(false);
@@ -179,7 +215,9 @@ describe("extprov reload and the pid file", () => {
     const result = await runExtprov({ args: ["reload", "--pid-file", pidFile] });
 
     expect(result.code).toBe(6);
-    expect(result.output).toContain(`reload failed: process ${process.pid} named in ${pidFile} is not extprov; the pid file is stale`);
+    expect(result.output).toContain(
+      `reload failed: process ${process.pid} named in ${pidFile} is not extprov; the pid file is stale`,
+    );
   });
 
   test("reload says so when the pid file names no running process", async () => {
@@ -192,7 +230,9 @@ describe("extprov reload and the pid file", () => {
     const result = await runExtprov({ args: ["reload", "--pid-file", pidFile] });
 
     expect(result.code).toBe(6);
-    expect(result.output).toContain(`no process ${gone.pid} is running (pid file ${pidFile}); the pid file is stale`);
+    expect(result.output).toContain(
+      `no process ${gone.pid} is running (pid file ${pidFile}); the pid file is stale`,
+    );
   });
 
   test("reload says so when there is no pid file", async () => {
@@ -201,7 +241,9 @@ describe("extprov reload and the pid file", () => {
     const result = await runExtprov({ args: ["reload", "--pid-file", pidFile] });
 
     expect(result.code).toBe(6);
-    expect(result.output).toContain(`cannot read the pid file ${pidFile} (ENOENT); is extprov running, started with this --pid-file?`);
+    expect(result.output).toContain(
+      `cannot read the pid file ${pidFile} (ENOENT); is extprov running, started with this --pid-file?`,
+    );
   });
 
   test("a second serve with the same pid file is refused while the first runs", async () => {
@@ -209,14 +251,22 @@ describe("extprov reload and the pid file", () => {
     const key = newSymmetricKey();
     const pidFile = join(folder, "extprov.pid");
     const { config } = keyFileConfig(folder, key);
-    const first = await startServer({ args: ["serve", "--config", config, "--pid-file", pidFile], secrets: [key] });
+    const first = await startServer({
+      args: ["serve", "--config", config, "--pid-file", pidFile],
+      secrets: [key],
+    });
     const otherFolder = tempDir();
     const { config: otherConfig, socket: otherSocket } = keyFileConfig(otherFolder, key);
 
-    const second = await runExtprov({ args: ["serve", "--config", otherConfig, "--pid-file", pidFile], secrets: [key] });
+    const second = await runExtprov({
+      args: ["serve", "--config", otherConfig, "--pid-file", pidFile],
+      secrets: [key],
+    });
 
     expect(second.code).toBe(4);
-    expect(second.output).toContain(`extprov already runs as pid ${first.process.pid} (pid file ${pidFile})`);
+    expect(second.output).toContain(
+      `extprov already runs as pid ${first.process.pid} (pid file ${pidFile})`,
+    );
     expect(existsSync(otherSocket)).toBe(false);
     expect(readFileSync(pidFile, "utf8")).toBe(`${first.process.pid}\n`);
     expect(await first.stop()).toBe(0);

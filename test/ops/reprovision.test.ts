@@ -44,14 +44,22 @@ function documentFor(socket: string, device: Device, reprovision?: Record<string
 }
 
 /** next.yaml and next.key beside config.yaml, which a hook moves into place. */
-function prepareNext(folder: string, socket: string, device: Device, reprovision: Record<string, unknown>) {
+function prepareNext(
+  folder: string,
+  socket: string,
+  device: Device,
+  reprovision: Record<string, unknown>,
+) {
   const key = newSymmetricKey();
   writeSecret(folder, "next.key", key);
   writeConfig(folder, documentFor(socket, device, reprovision), "next.yaml");
   return key;
 }
 
-const switchLines = (folder: string) => [`mv '${folder}/next.key' '${folder}/device.key'`, `mv '${folder}/next.yaml' '${folder}/config.yaml'`];
+const switchLines = (folder: string) => [
+  `mv '${folder}/next.key' '${folder}/device.key'`,
+  `mv '${folder}/next.yaml' '${folder}/config.yaml'`,
+];
 
 async function info(socket: string) {
   const response = await fetchUnix(socket, provisioningPath);
@@ -63,8 +71,14 @@ describe("a reprovision notice with a hook that succeeds", () => {
   test("answers 200 once the new identity is served, with status assigned and substatus deviceDataReset", async () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["switch.sh"] });
     const nextKey = prepareNext(folder, socket, second, { hook: ["switch.sh"] });
-    writeHook(folder, "switch.sh", ['echo "moving $EXTPROV_DEVICE_ID of $EXTPROV_HUB_NAME"', ...switchLines(folder)]);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, nextKey] });
+    writeHook(folder, "switch.sh", [
+      'echo "moving $EXTPROV_DEVICE_ID of $EXTPROV_HUB_NAME"',
+      ...switchLines(folder),
+    ]);
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, nextKey],
+    });
 
     const reply = await fetchUnix(socket, reprovisionPath);
     const body = await info(socket);
@@ -77,24 +91,56 @@ describe("a reprovision notice with a hook that succeeds", () => {
       status: "assigned",
       substatus: "deviceDataReset",
     });
-    expect(server.output()).toContain(`hook output stream=stdout line="moving ${first.deviceId} of ${first.hubName}"`);
-    expect(server.output()).toContain(`identity changed previousHub=${first.hubName} previousDevice=${first.deviceId} hub=${second.hubName}`);
+    expect(server.output()).toContain(
+      `hook output stream=stdout line="moving ${first.deviceId} of ${first.hubName}"`,
+    );
+    expect(server.output()).toContain(
+      `identity changed previousHub=${first.hubName} previousDevice=${first.deviceId} hub=${second.hubName}`,
+    );
     expect(server.output()).toContain("hook finished");
     expect(await server.stop()).toBe(0);
   });
 
-  const explicit: [string, Record<string, unknown>, Record<string, unknown>, { status: string; substatus: string }][] = [
-    ["reprovision.afterIdentityChange", {}, { afterIdentityChange: { substatus: "deviceDataMigrated" } }, { status: "assigned", substatus: "deviceDataMigrated" }],
-    ["the device section", { status: "assigning", substatus: "initialAssignment" }, {}, { status: "assigning", substatus: "initialAssignment" }],
-    ["afterIdentityChange over the device section", { substatus: "initialAssignment" }, { afterIdentityChange: { status: "disabled" } }, { status: "disabled", substatus: "initialAssignment" }],
+  const explicit: [
+    string,
+    Record<string, unknown>,
+    Record<string, unknown>,
+    { status: string; substatus: string },
+  ][] = [
+    [
+      "reprovision.afterIdentityChange",
+      {},
+      { afterIdentityChange: { substatus: "deviceDataMigrated" } },
+      { status: "assigned", substatus: "deviceDataMigrated" },
+    ],
+    [
+      "the device section",
+      { status: "assigning", substatus: "initialAssignment" },
+      {},
+      { status: "assigning", substatus: "initialAssignment" },
+    ],
+    [
+      "afterIdentityChange over the device section",
+      { substatus: "initialAssignment" },
+      { afterIdentityChange: { status: "disabled" } },
+      { status: "disabled", substatus: "initialAssignment" },
+    ],
   ];
 
   for (const [name, device, rules, expected] of explicit) {
     test(`serves the status and substatus set in ${name} after an identity change`, async () => {
       const { folder, socket, key, config } = prepare(first, { hook: ["switch.sh"] });
-      const nextKey = prepareNext(folder, socket, { ...second, ...device }, { hook: ["switch.sh"], ...rules });
+      const nextKey = prepareNext(
+        folder,
+        socket,
+        { ...second, ...device },
+        { hook: ["switch.sh"], ...rules },
+      );
       writeHook(folder, "switch.sh", switchLines(folder));
-      const server = await startServer({ args: ["serve", "--config", config], secrets: [key, nextKey] });
+      const server = await startServer({
+        args: ["serve", "--config", config],
+        secrets: [key, nextKey],
+      });
 
       expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
       const body = await info(socket);
@@ -108,12 +154,18 @@ describe("a reprovision notice with a hook that succeeds", () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["switch.sh"] });
     const nextKey = prepareNext(folder, socket, first, { hook: ["switch.sh"] });
     writeHook(folder, "switch.sh", switchLines(folder));
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, nextKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, nextKey],
+    });
 
     expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
     const body = await info(socket);
 
-    expect(body).toEqual({ ...first, credentials: { authType: "symmetric-key", source: "payload", key: nextKey } });
+    expect(body).toEqual({
+      ...first,
+      credentials: { authType: "symmetric-key", source: "payload", key: nextKey },
+    });
     expect(server.output()).not.toContain("identity changed");
     expect(await server.stop()).toBe(0);
   });
@@ -122,27 +174,39 @@ describe("a reprovision notice with a hook that succeeds", () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["switch.sh"] });
     const nextKey = prepareNext(folder, socket, second, { hook: ["switch.sh"] });
     writeHook(folder, "switch.sh", switchLines(folder));
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, nextKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, nextKey],
+    });
     expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
 
     server.process.kill("SIGHUP");
     await server.waitFor("reloaded trigger=SIGHUP");
     const body = await info(socket);
 
-    expect([body.deviceId, body.status, body.substatus]).toEqual([second.deviceId, "assigned", "deviceDataReset"]);
+    expect([body.deviceId, body.status, body.substatus]).toEqual([
+      second.deviceId,
+      "assigned",
+      "deviceDataReset",
+    ]);
     expect(await server.stop()).toBe(0);
   });
 
   test("runs with only PATH and the EXTPROV_ variables in its environment", async () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["env.sh"] });
     writeHook(folder, "env.sh", ["env | sort"]);
-    const env = { NOTIFY_SOCKET: join(folder, "no-listener"), EXTPROV_TEST_SECRET: "must-not-reach-the-hook" };
+    const env = {
+      NOTIFY_SOCKET: join(folder, "no-listener"),
+      EXTPROV_TEST_SECRET: "must-not-reach-the-hook",
+    };
     const server = await startServer({ args: ["serve", "--config", config], secrets: [key], env });
 
     expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
     await server.waitFor("hook finished");
 
-    const names = [...server.output().matchAll(/hook output stream=stdout line="?([A-Z_]+)=/g)].map((match) => match[1]);
+    const names = [...server.output().matchAll(/hook output stream=stdout line="?([A-Z_]+)=/g)].map(
+      (match) => match[1],
+    );
     expect(names.filter((name) => !["PWD", "SHLVL", "_"].includes(name!))).toEqual([
       "EXTPROV_CONFIG",
       "EXTPROV_DEVICE_ID",
@@ -157,8 +221,15 @@ describe("a reprovision notice with a hook that succeeds", () => {
   test("keeps keys a hook prints out of the log, the served one and a new one alike", async () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["leak.sh"] });
     const newKey = newSymmetricKey();
-    writeHook(folder, "leak.sh", [`echo "served: $(cat '${folder}/device.key')"`, `echo "new key: ${newKey}"`, "echo 'all done'"]);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, newKey] });
+    writeHook(folder, "leak.sh", [
+      `echo "served: $(cat '${folder}/device.key')"`,
+      `echo "new key: ${newKey}"`,
+      "echo 'all done'",
+    ]);
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, newKey],
+    });
 
     expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
     await server.waitFor("hook finished");
@@ -190,26 +261,46 @@ describe("a reprovision that fails", () => {
     const { folder, socket, key, config } = prepare(first, { hook: ["fail.sh"] });
     const nextKey = prepareNext(folder, socket, second, {});
     writeHook(folder, "fail.sh", ["echo 'the backend did not answer' >&2", "exit 3"]);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key, nextKey] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key, nextKey],
+    });
 
     const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 500);
 
-    expect(message).toBe("the reprovision hook exited with code 3; extprov still serves the previous identity");
-    expect(await info(socket)).toEqual({ ...first, credentials: { authType: "symmetric-key", source: "payload", key } });
-    expect(server.output()).toContain('hook output stream=stderr line="the backend did not answer"');
-    expect(server.output()).toContain("reprovision failed, still serving the last good state: the reprovision hook exited with code 3");
+    expect(message).toBe(
+      "the reprovision hook exited with code 3; extprov still serves the previous identity",
+    );
+    expect(await info(socket)).toEqual({
+      ...first,
+      credentials: { authType: "symmetric-key", source: "payload", key },
+    });
+    expect(server.output()).toContain(
+      'hook output stream=stderr line="the backend did not answer"',
+    );
+    expect(server.output()).toContain(
+      "reprovision failed, still serving the last good state: the reprovision hook exited with code 3",
+    );
     expect(await server.stop()).toBe(0);
   });
 
   test("answers 503 when the hook overruns its time, after stopping it and what it started", async () => {
-    const { folder, socket, key, config } = prepare(first, { hook: ["slow.sh"], timeoutSeconds: 1 });
-    writeHook(folder, "slow.sh", [`echo $$ > '${folder}/hook.pid'`, ...waitForFile(join(folder, "never"))]);
+    const { folder, socket, key, config } = prepare(first, {
+      hook: ["slow.sh"],
+      timeoutSeconds: 1,
+    });
+    writeHook(folder, "slow.sh", [
+      `echo $$ > '${folder}/hook.pid'`,
+      ...waitForFile(join(folder, "never")),
+    ]);
     const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
 
     const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 503);
     const pid = readFileSync(join(folder, "hook.pid"), "utf8").trim();
 
-    expect(message).toBe("the reprovision hook did not finish within 1 s and was stopped; extprov still serves the previous identity");
+    expect(message).toBe(
+      "the reprovision hook did not finish within 1 s and was stopped; extprov still serves the previous identity",
+    );
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     expect((await info(socket)).credentials.key).toBe(key);
     expect(server.output()).toContain("hook timed out hook=");
@@ -217,7 +308,10 @@ describe("a reprovision that fails", () => {
   });
 
   test("kills a hook that ignores SIGTERM with SIGKILL", async () => {
-    const { folder, socket, key, config } = prepare(first, { hook: ["stubborn.sh"], timeoutSeconds: 1 });
+    const { folder, socket, key, config } = prepare(first, {
+      hook: ["stubborn.sh"],
+      timeoutSeconds: 1,
+    });
     writeHook(folder, "stubborn.sh", ["trap '' TERM", ...waitForFile(join(folder, "never"))]);
     const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
 
@@ -235,7 +329,9 @@ describe("a reprovision that fails", () => {
 
     const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 500);
 
-    expect(message).toBe(`the reprovision hook ${folder}/plain.sh could not be started (ENOEXEC: a script needs a #! line naming its interpreter); extprov still serves the previous identity`);
+    expect(message).toBe(
+      `the reprovision hook ${folder}/plain.sh could not be started (ENOEXEC: a script needs a #! line naming its interpreter); extprov still serves the previous identity`,
+    );
     expect(await server.stop()).toBe(0);
   });
 
@@ -246,7 +342,9 @@ describe("a reprovision that fails", () => {
 
     const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 500);
 
-    expect(message).toStartWith("the reprovision hook succeeded, but the configuration it left cannot be loaded: ");
+    expect(message).toStartWith(
+      "the reprovision hook succeeded, but the configuration it left cannot be loaded: ",
+    );
     expect(message).toContain(`${folder}/device.key: does not exist`);
     expect(message).toEndWith("; extprov still serves the previous identity");
     expect((await info(socket)).credentials.key).toBe(key);
@@ -332,9 +430,21 @@ describe("requests during a reprovision", () => {
 
 describe("the hook's configuration", () => {
   const refusals: [string, (folder: string) => string[], string][] = [
-    ["a hook that does not exist", () => ["missing.sh"], "missing.sh: does not exist; install the hook there"],
-    ["a hook that is not executable", (folder) => [chmodded(folder, "plain.sh", 0o600)], "plain.sh: is not executable by the user extprov runs as"],
-    ["a hook its group may change", (folder) => [chmodded(folder, "open.sh", 0o770)], "open.sh: mode 0770 lets other users change a program"],
+    [
+      "a hook that does not exist",
+      () => ["missing.sh"],
+      "missing.sh: does not exist; install the hook there",
+    ],
+    [
+      "a hook that is not executable",
+      (folder) => [chmodded(folder, "plain.sh", 0o600)],
+      "plain.sh: is not executable by the user extprov runs as",
+    ],
+    [
+      "a hook its group may change",
+      (folder) => [chmodded(folder, "open.sh", 0o770)],
+      "open.sh: mode 0770 lets other users change a program",
+    ],
     ["an empty hook list", () => [], "/reprovision/hook: must not be an empty list"],
   ];
 
@@ -343,7 +453,10 @@ describe("the hook's configuration", () => {
       const folder = tempDir();
       const key = newSymmetricKey();
       writeSecret(folder, "device.key", key);
-      const config = writeConfig(folder, documentFor(join(folder, "s.sock"), first, { hook: hook(folder) }));
+      const config = writeConfig(
+        folder,
+        documentFor(join(folder, "s.sock"), first, { hook: hook(folder) }),
+      );
 
       const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
 

@@ -75,9 +75,13 @@ describe("SIGTERM with a request in flight", () => {
     server.process.kill("SIGTERM");
 
     const message = await expectErrorResponse(await inFlight, 503);
-    expect(message).toBe("the reprovision hook was stopped because extprov is shutting down; extprov still serves the previous identity");
+    expect(message).toBe(
+      "the reprovision hook was stopped because extprov is shutting down; extprov still serves the previous identity",
+    );
     expect(await server.stop()).toBe(0);
     expect(existsSync(socket)).toBe(false);
-    expect(server.output()).toContain("requests still running at shutdown count=1: closing them 5 s after the stop signal");
+    expect(server.output()).toContain(
+      "requests still running at shutdown count=1: closing them 5 s after the stop signal",
+    );
   });
 });
