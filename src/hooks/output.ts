@@ -21,8 +21,10 @@ export function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: str
   let pending = "";
 
   const flush = (final: boolean) => {
-    const parts = pending.split(/\r\n|\n|\r/);
-    pending = final ? "" : parts.pop()!;
+    // A CR at the end of a chunk may be the first half of a CRLF: wait for the next one.
+    const held = !final && pending.endsWith("\r") ? "\r" : "";
+    const parts = (held ? pending.slice(0, -1) : pending).split(/\r\n|\n|\r/);
+    pending = final ? "" : parts.pop()! + held;
     for (const part of parts) onLine(part);
 
     if (pending.length > maxPendingCharacters) {
