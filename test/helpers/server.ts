@@ -2,12 +2,19 @@
  * Starts the real extprov process (from source, or a compiled executable) and talks to it
  * over its real socket. Every line it writes is kept, and checked for secrets on stop.
  */
-import { expect } from "bun:test";
+import { afterAll, expect } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { expectNoSecrets } from "./secrets.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
+
+// A test that fails before stopping its server must not leave it running.
+const spawned = new Set<Subprocess>();
+afterAll(() => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  spawned.clear();
+});
 export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
 
 export interface RunningServer {
@@ -57,6 +64,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
     stderr: "pipe",
   });
 
+  spawned.add(child);
   let text = "";
   const waiters = new Set<() => void>();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
