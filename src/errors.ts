@@ -11,6 +11,7 @@ export const ExitCode = {
   config: 3,
   listen: 4,
   probe: 5,
+  reload: 6,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -59,6 +60,20 @@ export class ConfigErrors extends ExtprovError {
 export class ListenError extends ExtprovError {
   constructor(message: string, hint?: string) {
     super(message, ExitCode.listen, hint);
+  }
+}
+
+/** `extprov probe` found the endpoint unreachable or its answer unusable for iotedged. */
+export class ProbeError extends ExtprovError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.probe, hint);
+  }
+}
+
+/** `extprov reload` could not find or signal the running service. */
+export class ReloadError extends ExtprovError {
+  constructor(message: string, hint?: string) {
+    super(message, ExitCode.reload, hint);
   }
 }
 

@@ -37,6 +37,13 @@ export interface LogFields {
   count?: number;
   stream?: string;
   line?: string;
+  hook?: string;
+  seconds?: number;
+  trigger?: string;
+  previousHub?: string;
+  previousDevice?: string;
+  provisioningStatus?: string;
+  substatus?: string;
 }
 
 const priorities: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };

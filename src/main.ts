@@ -3,37 +3,48 @@
  * extprov: wiring only. Arguments, then the command; every failure ends as one line on
  * stderr and a documented exit code, never a stack trace.
  */
-import { parseArguments } from "./cli/args.ts";
+import { parseArguments, type Command } from "./cli/args.ts";
 import { helpText } from "./cli/help.ts";
 import { versionLine } from "./cli/version.ts";
 import { checkCommand } from "./commands/check.ts";
+import { probeCommand } from "./commands/probe.ts";
+import { reloadCommand } from "./commands/reload.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { describeError, ExitCode, ExtprovError } from "./errors.ts";
 import { log } from "./log.ts";
 
+let command: Command | undefined;
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArguments(argv);
   log.configure({ level: args.logLevel, format: args.logFormat });
+  command = args.command;
+  const print = (text: string) => process.stdout.write(text + "\n");
 
   switch (args.command) {
     case "help":
       process.stdout.write(helpText);
       return ExitCode.ok;
     case "version":
-      process.stdout.write(versionLine() + "\n");
+      print(versionLine());
       return ExitCode.ok;
     case "check":
-      return checkCommand(args.source, (text) => process.stdout.write(text + "\n"));
+      return checkCommand(args.source, print);
+    case "reload":
+      return reloadCommand(args.pidFile!, print);
+    case "probe":
+      return probeCommand({ endpoint: args.endpoint, source: args.sourceGiven ? args.source : undefined }, print);
     case "serve":
-      return serveCommand(args.source);
+      return serveCommand(args.source, { pidFile: args.pidFile });
   }
 }
 
 function fail(error: unknown): number {
   const exitCode = error instanceof ExtprovError ? error.exitCode : ExitCode.failure;
+  const event = command === "reload" || command === "probe" ? `${command} failed` : "refused to start";
 
   for (const line of describeError(error).split("\n")) {
-    log.error("refused to start", { reason: line });
+    log.error(event, { reason: line });
   }
 
   return exitCode;

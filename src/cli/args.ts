@@ -1,26 +1,47 @@
 /**
- * The command line: `extprov [serve|check|version] [options]`, parsed with node:util.
+ * The command line: `extprov [serve|check|reload|probe|version] [options]`, parsed with
+ * node:util; options that a command does not take are refused, not ignored.
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import type { LogFormat, LogLevel } from "../log.ts";
 import type { ConfigSource } from "../provisioning/load-state.ts";
 
-export const commands = ["serve", "check", "version", "help"] as const;
+export const commands = ["serve", "check", "reload", "probe", "version", "help"] as const;
 export type Command = (typeof commands)[number];
 
 export const defaultConfigPath = "/etc/extprov/config.yaml";
+/** Where the SysV init script keeps the pid; `reload` looks there unless told otherwise. */
+export const defaultPidFile = "/var/run/extprov.pid";
 
 export interface Arguments {
   command: Command;
   source: ConfigSource;
+  /** True when --config or --demo was given; `probe` then asks that endpoint. */
+  sourceGiven: boolean;
+  /** serve: write it (none by default); reload: read it. */
+  pidFile?: string;
+  /** probe: the endpoint to ask, as iotedged's provisioning.endpoint spells it. */
+  endpoint?: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
 
+/** The options each command takes besides --log-level and --log-format. */
+const commandOptions: Record<Command, readonly string[]> = {
+  serve: ["config", "demo", "pid-file"],
+  check: ["config", "demo"],
+  reload: ["pid-file"],
+  probe: ["config", "demo", "endpoint"],
+  version: [],
+  help: [],
+};
+
 const options = {
   config: { type: "string", short: "c" },
   demo: { type: "boolean" },
+  "pid-file": { type: "string" },
+  endpoint: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -39,8 +60,14 @@ export function parseArguments(argv: string[]): Arguments {
   const { values, positionals } = parsed;
   const command = pickCommand(positionals, values);
 
+  checkOptionsFor(command, values);
+
   if (values.demo && values.config !== undefined) {
     throw new UsageError("--demo and --config exclude each other");
+  }
+
+  if (values.endpoint !== undefined && (values.demo || values.config !== undefined)) {
+    throw new UsageError("--endpoint and --config (or --demo) exclude each other", "probe asks --endpoint, or the endpoint the configuration names");
   }
 
   const source: ConfigSource = values.demo
@@ -50,6 +77,9 @@ export function parseArguments(argv: string[]): Arguments {
   return {
     command,
     source,
+    sourceGiven: values.demo === true || values.config !== undefined,
+    pidFile: values["pid-file"] ?? (command === "reload" ? defaultPidFile : undefined),
+    endpoint: values.endpoint,
     logLevel: oneOf("--log-level", values["log-level"] ?? "info", ["debug", "info", "warn", "error"]),
     logFormat: oneOf("--log-format", values["log-format"] ?? "text", ["text", "json"]),
   };
@@ -66,6 +96,18 @@ function pickCommand(positionals: string[], values: { help?: boolean; version?: 
   }
 
   return command as Command;
+}
+
+function checkOptionsFor(command: Command, values: Record<string, unknown>): void {
+  if (command === "help" || command === "version") return;
+
+  const general = ["log-level", "log-format", "help", "version"];
+  const allowed = new Set([...general, ...commandOptions[command]]);
+  const refused = Object.keys(values).filter((name) => values[name] !== undefined && !allowed.has(name));
+
+  if (refused.length > 0) {
+    throw new UsageError(`${command} does not take --${refused[0]}`);
+  }
 }
 
 function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {

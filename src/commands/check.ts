@@ -2,6 +2,7 @@
  * `extprov check`: everything `serve` validates, without opening the endpoint; prints
  * what would be served with every secret masked.
  */
+import type { Config } from "../config/load.ts";
 import { ExitCode } from "../errors.ts";
 import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
 import { maskedInfo } from "../provisioning/state.ts";
@@ -14,11 +15,18 @@ export function checkCommand(source: ConfigSource, print: (text: string) => void
 
   print(`configuration ${config.file} is valid`);
   print(`endpoint: ${describeListen(config.listen)}`);
+  print(`reprovision: ${describeReprovision(config.reprovision)}`);
   print("would serve:");
   print(JSON.stringify(maskedInfo(state.info), null, 2));
 
   for (const warning of state.warnings) print(`warning: ${warning}`);
   return ExitCode.ok;
+}
+
+function describeReprovision({ hook, timeoutSeconds }: Config["reprovision"]): string {
+  // Only the program: its arguments are the operator's and might carry anything.
+  if (!hook) return "no hook; a notice reloads";
+  return `hook ${hook[0]} (${hook.length - 1} arguments, stopped after ${timeoutSeconds} s), then a reload`;
 }
 
 function describeListen(listen: Parameters<typeof describeListenUnix>[0] | { kind: "tcp"; hostname: string; port: number }): string {

@@ -15,6 +15,7 @@ export const defaultEndpoint = "unix:///var/run/external/external.sock";
 export const defaultSocketMode = 0o660;
 /** A configuration is a few hundred bytes; anything past this is the wrong file. */
 export const maxConfigBytes = 1024 * 1024;
+export const defaultHookTimeoutSeconds = 60;
 
 export type CredentialSpec =
   | { kind: "symmetric-key"; key: SecretSource }
@@ -35,6 +36,14 @@ export type ListenConfig =
     }
   | { kind: "tcp"; hostname: string; port: number; allowNonLoopback: boolean };
 
+export interface ReprovisionConfig {
+  /** The program (absolute path) and its arguments, run without a shell. */
+  hook?: string[];
+  timeoutSeconds: number;
+  /** Explicit status and substatus to serve once a reload has changed the identity. */
+  afterIdentityChange: { status?: ProvisioningStatus; substatus?: ProvisioningSubstatus };
+}
+
 export interface Config {
   /** Absolute path of the file this came from, for messages. */
   file: string;
@@ -50,6 +59,7 @@ export interface Config {
   listen: ListenConfig;
   runAs?: { user: Principal; group?: Principal };
   security: { allowInsecureSecretFiles: boolean; allowWorldAccessibleSocket: boolean };
+  reprovision: ReprovisionConfig;
 }
 
 /** Reads, parses and validates a configuration file; throws `ConfigErrors` listing every problem. */
@@ -84,6 +94,19 @@ export function resolveConfig(file: string, document: unknown, base: string): Co
       allowInsecureSecretFiles: checked.security?.allowInsecureSecretFiles ?? false,
       allowWorldAccessibleSocket: checked.security?.allowWorldAccessibleSocket ?? false,
     },
+    reprovision: resolveReprovision(base, checked),
+  };
+}
+
+function resolveReprovision(base: string, document: ConfigFile): ReprovisionConfig {
+  const section = document.reprovision ?? {};
+  const [program, ...args] = section.hook ?? [];
+
+  return {
+    // A relative program is taken from the configuration's folder, never searched in PATH.
+    hook: program === undefined ? undefined : [resolve(base, program), ...args],
+    timeoutSeconds: section.timeoutSeconds ?? defaultHookTimeoutSeconds,
+    afterIdentityChange: { ...section.afterIdentityChange },
   };
 }
 

@@ -26,6 +26,16 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
       return { problem: "must not be empty" };
     case ValueErrorType.Boolean:
       return { problem: `expected true or false, found ${found}` };
+    case ValueErrorType.Integer:
+      return { problem: `expected a whole number, found ${found}`, hint: typeof error.value === "string" ? "write the number without quotes" : undefined };
+    case ValueErrorType.IntegerMinimum:
+      return { problem: `must be at least ${error.schema.minimum}` };
+    case ValueErrorType.IntegerMaximum:
+      return { problem: `must be at most ${error.schema.maximum}` };
+    case ValueErrorType.Array:
+      return { problem: `expected a list, found ${found}`, hint: arrayHint(error) };
+    case ValueErrorType.ArrayMinItems:
+      return { problem: "must not be an empty list", hint: arrayHint(error) };
     case ValueErrorType.Object:
       return { problem: `expected a mapping of fields, found ${found}`, hint: "indent its fields below it" };
     case ValueErrorType.Union:
@@ -50,6 +60,11 @@ function describeUnion(error: ValueError, found: string): SchemaProblem {
 function stringHint(error: ValueError): string | undefined {
   if (error.path.endsWith("/mode")) return 'write the mode in quotes, e.g. mode: "0660"';
   if (typeof error.value === "number" || typeof error.value === "boolean") return "put the value in quotes";
+  return undefined;
+}
+
+function arrayHint(error: ValueError): string | undefined {
+  if (error.path.endsWith("/hook")) return 'give the program and its arguments, e.g. hook: ["/usr/libexec/extprov/reprovision"]';
   return undefined;
 }
 

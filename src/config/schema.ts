@@ -104,6 +104,22 @@ export const SecuritySection = Type.Object(
   closed,
 );
 
+/** What to serve after a reload has changed the hub or the device. */
+export const AfterIdentityChangeSection = Type.Object(
+  { status: Type.Optional(ProvisioningStatus), substatus: Type.Optional(ProvisioningSubstatus) },
+  closed,
+);
+
+/** What iotedged's reprovision notice runs: a program (argv, no shell), then a reload. */
+export const ReprovisionSection = Type.Object(
+  {
+    hook: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+    afterIdentityChange: Type.Optional(AfterIdentityChangeSection),
+  },
+  closed,
+);
+
 export const ConfigFile = Type.Object(
   {
     device: Type.Optional(DeviceSection),
@@ -111,6 +127,7 @@ export const ConfigFile = Type.Object(
     listen: Type.Optional(ListenSection),
     runAs: Type.Optional(RunAsSection),
     security: Type.Optional(SecuritySection),
+    reprovision: Type.Optional(ReprovisionSection),
   },
   closed,
 );

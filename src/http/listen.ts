@@ -16,13 +16,19 @@ import { pathOf, withPlainOrigin, type App } from "./app.ts";
 export const maxRequestBodyBytes = 16 * 1024;
 /** Seconds a connection may stay silent before it is closed (slow or stuck clients). */
 export const idleTimeoutSeconds = 10;
+/** Seconds requests in flight get to finish after SIGTERM before they are cut off. */
+export const shutdownGraceSeconds = 5;
 
 export interface Endpoint {
   server: Server<undefined>;
   /** What to tell a person where we listen. */
   describe: string;
-  /** Stops accepting, lets requests in flight finish, removes the socket. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish for up to `shutdownGraceSeconds`,
+   * then calls `overdue` (which stops what they wait for) and closes the rest; removes
+   * the socket.
+   */
+  close(overdue?: () => Promise<void>): Promise<void>;
   /** Resolves with the reason if the socket file is removed or replaced; never for TCP. */
   lost: Promise<string>;
 }
@@ -59,7 +65,7 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
   return {
     server,
     describe: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
-    close: () => server.stop(false),
+    close: (overdue) => drain(server, overdue),
     lost: new Promise<string>(() => {}),
   };
 }
@@ -68,12 +74,34 @@ function unixEndpoint(socket: BoundSocket): Endpoint {
   return {
     server: socket.server,
     describe: `unix://${socket.path}`,
-    close: async () => {
-      await socket.server.stop(false);
+    close: async (overdue) => {
+      // Unlinked first: a new client finds no socket, instead of one the server resets.
       removeSocket(socket);
+      await drain(socket.server, overdue);
     },
     lost: watchSocket(socket),
   };
+}
+
+/** Closes the listener at once and the connections once their requests are answered, bounded. */
+async function drain(server: Server<undefined>, overdue?: () => Promise<void>): Promise<void> {
+  const stopped = server.stop(false).then(() => true);
+  if (await within(stopped, shutdownGraceSeconds * 1000)) return;
+
+  log.warn("requests still running at shutdown", {
+    count: server.pendingRequests,
+    reason: `closing them ${shutdownGraceSeconds} s after the stop signal`,
+  });
+  await overdue?.();
+
+  // Give the answers just made a moment to be written before the connections go.
+  if (!(await within(stopped, 1_000))) await server.stop(true);
+}
+
+function within(promise: Promise<boolean>, milliseconds: number): Promise<boolean> {
+  let timer: Timer | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), milliseconds)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 type Handler = (request: Request) => Response | Promise<Response>;

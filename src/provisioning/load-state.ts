@@ -4,6 +4,7 @@
  */
 import { loadConfig, resolveConfig, type Config } from "../config/load.ts";
 import { loadIdentity } from "../credentials/load.ts";
+import { checkHook } from "../hooks/check.ts";
 import demoDocument from "../../examples/demo/config.yaml";
 import { resolveServiceIdentity, type Identity } from "../system/privileges.ts";
 import { prepareState, type ProvisioningState } from "./state.ts";
@@ -19,16 +20,19 @@ export interface LoadedState {
 
 /** Reads the configuration and every credential it names; throws on the first problem. */
 export function loadState(source: ConfigSource): LoadedState {
-  const config =
-    source.kind === "file"
-      ? loadConfig(source.path)
-      : { ...resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd()), embedded: true };
-
+  const config = loadConfigFrom(source);
   const service = resolveServiceIdentity(config);
   const trustedOwners = [0, process.geteuid!(), service.uid];
   const state = prepareState(loadIdentity(config, trustedOwners));
+  checkHook(config, trustedOwners);
 
   return { config, service, state };
+}
+
+/** The configuration alone, credentials unread: for `probe`, which only needs the endpoint. */
+export function loadConfigFrom(source: ConfigSource): Config {
+  if (source.kind === "file") return loadConfig(source.path);
+  return { ...resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd()), embedded: true };
 }
 
 export function describeSource(source: ConfigSource): string {

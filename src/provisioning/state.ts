@@ -13,6 +13,11 @@ export interface ProvisioningState {
   body: Uint8Array;
   warnings: string[];
   loadedAt: Date;
+  /**
+   * True when a reload while running changed the hub or the device, and the status and
+   * substatus follow `reprovision.afterIdentityChange` (see identity-change.ts).
+   */
+  identityChanged?: boolean;
 }
 
 /** Prepares a loaded identity for serving; throws if it would break the API's schema. */
@@ -24,6 +29,21 @@ export function prepareState(identity: LoadedIdentity, loadedAt = new Date()): P
 
   const body = new TextEncoder().encode(JSON.stringify(identity.info));
   return { info: identity.info, body, warnings: identity.warnings, loadedAt };
+}
+
+/** The secret values in an answer, and the PEM lines inside them, to keep out of logs. */
+export function secretsOf(info: DeviceProvisioningInfo): string[] {
+  const { credentials } = info;
+  if (credentials.source !== "payload") return [];
+
+  const encoded = [credentials.key, credentials.identityCert, credentials.identityPrivateKey].filter(
+    (value): value is string => value !== undefined,
+  );
+  const privateKeyLines = credentials.identityPrivateKey
+    ? Buffer.from(credentials.identityPrivateKey, "base64").toString("utf8").split("\n").filter((line) => !line.startsWith("-----"))
+    : [];
+
+  return [...encoded, ...privateKeyLines.map((line) => line.trim()).filter((line) => line.length >= 16)];
 }
 
 /** The answer with every secret replaced by its length and a short fingerprint. */

@@ -17,6 +17,9 @@ import {
   runToEnd,
   temporaryFolder,
 } from "./helpers.ts";
+import { notifyListener } from "../helpers/notify.ts";
+import { startServer } from "../helpers/server.ts";
+import { tempDir } from "../helpers/temp.ts";
 
 const query = "http://localhost/device/provisioninginformation?api-version=2019-04-10";
 
@@ -115,6 +118,26 @@ describe("glibc executables", () => {
       const t = target(name);
 
       await serveDemoAndAsk(runnerFor(t, executable(t)));
+    });
+  }
+
+  // bun:ffi must work inside a compiled executable (and under qemu for arm64): it is how
+  // extprov sends READY=1 to systemd.
+  for (const name of ["linux-x64", "linux-arm64"]) {
+    test(`${name} tells systemd it is ready through NOTIFY_SOCKET with bun:ffi`, async () => {
+      const t = target(name);
+      const cwd = tempDir();
+      using listener = await notifyListener(cwd, join(cwd, "notify.sock"), join(cwd, "run", "external.sock"));
+      const command = runnerFor(t, executable(t));
+      const env = { NOTIFY_SOCKET: listener.address };
+
+      const server = await startServer({ command, args: ["serve", "--demo"], cwd, env, secrets: [demoAnswer.key] });
+      const ready = await listener.waitFor("READY");
+
+      expect(ready.pid).toBe(server.process.pid!);
+      expect(ready.socketAtPath).toMatchObject({ socket: true, mode: 0o600 });
+      expect(await server.stop()).toBe(0);
+      expect(Object.keys((await listener.drain()).at(-1)!.fields)).toContain("STOPPING");
     });
   }
 

@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
+import { writeHook } from "../helpers/hooks.ts";
 import { apiQuery, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -13,7 +14,8 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["--help"] });
 
     expect(result.code).toBe(0);
-    for (const text of ["serve", "check", "--config FILE", "--demo", "--log-format", "Exit codes:", "3  the configuration"]) {
+    const texts = ["serve", "check", "reload", "probe", "--config FILE", "--demo", "--pid-file FILE", "--endpoint URL", "--log-format"];
+    for (const text of [...texts, "Exit codes:", "3  the configuration", "5  probe:", "6  reload:"]) {
       expect(result.output).toContain(text);
     }
   });
@@ -36,7 +38,7 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["server"] });
 
     expect(result.code).toBe(2);
-    expect(result.output).toContain("unknown command server; choose one of serve, check");
+    expect(result.output).toContain("unknown command server; choose one of serve, check, reload, probe");
   });
 
   test("check prints what would be served with the key masked", async () => {
@@ -49,6 +51,20 @@ describe("extprov's command line", () => {
     expect(result.code).toBe(0);
     expect(result.output).toContain(`configuration ${file} is valid`);
     expect(result.output).toMatch(/"key": "<secret: 44 characters, sha256 [0-9a-f]{8}>"/);
+  });
+
+  test("check names the reprovision hook and its timeout, not its arguments", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    writeHook(folder, "hook.sh", ["true"]);
+    const reprovision = { hook: ["hook.sh", "--token", "argument-not-shown"], timeoutSeconds: 30 };
+    const file = writeConfig(folder, symmetricKeyConfig(join(folder, "s.sock"), key, { reprovision }));
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`reprovision: hook ${folder}/hook.sh (2 arguments, stopped after 30 s), then a reload`);
+    expect(result.output).not.toContain("argument-not-shown");
   });
 
   test("check --demo validates the built-in demo from any folder", async () => {

@@ -3,21 +3,33 @@
  * over its real socket. Every line it writes is kept, checked for secrets on stop, and
  * added to the run's record (suite-record.ts) for the check after the last file.
  */
-import { expect } from "bun:test";
+import { afterAll, expect } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { expectNoSecrets } from "./secrets.ts";
 import { recordOutput, recordSecrets } from "./suite-record.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
+
+// A test that fails before stopping its server must not leave it running.
+const spawned = new Set<Subprocess>();
+afterAll(() => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  spawned.clear();
+});
 export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
 
 export interface RunningServer {
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything written to stdout and stderr so far. */
   output(): string;
-  /** Resolves when a line containing `text` appears; rejects if the process exits first. */
-  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves when `text` has appeared `count` times (once by default); rejects if the
+   * process exits first.
+   */
+  waitFor(text: string, timeoutMs?: number, count?: number): Promise<void>;
+  /** How many times `text` appears in the output so far. */
+  count(text: string): number;
   /** Sends SIGTERM and resolves to the exit code; checks the output for `secrets`. */
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
@@ -54,6 +66,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
     stderr: "pipe",
   });
 
+  spawned.add(child);
   let text = "";
   const waiters = new Set<() => void>();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
@@ -67,11 +80,12 @@ export function spawnExtprov(options: StartOptions): RunningServer {
     recordOutput(command.slice(-4).join(" "), text);
   });
 
-  const waitFor = (needle: string, timeoutMs = 15_000) =>
+  const count = (needle: string) => text.split(needle).length - 1;
+  const waitFor = (needle: string, timeoutMs = 15_000, times = 1) =>
     new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`timed out waiting for "${needle}"; output:\n${text}`)), timeoutMs);
       const check = () => {
-        if (text.includes(needle)) done();
+        if (count(needle) >= times) done();
       };
       const done = (error?: Error) => {
         clearTimeout(timer);
@@ -82,7 +96,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
       check();
       child.exited.then(async () => {
         await drained;
-        if (text.includes(needle)) return done();
+        if (count(needle) >= times) return done();
         done(new Error(`extprov exited with ${child.exitCode} before "${needle}"; output:\n${text}`));
       });
     });
@@ -95,7 +109,7 @@ export function spawnExtprov(options: StartOptions): RunningServer {
     return code;
   };
 
-  return { process: child, output: () => text, waitFor, stop };
+  return { process: child, output: () => text, waitFor, count, stop };
 }
 
 /** Runs extprov to completion, e.g. `check` or a start that must fail. */

@@ -4,7 +4,9 @@
  */
 import { Elysia } from "elysia";
 import { ApiVersionQuery, DeviceProvisioningInfo, ErrorResponse } from "../schemas.ts";
+import { log } from "../../log.ts";
 import type { ProvisioningService } from "../../provisioning/service.ts";
+import type { ProvisioningState } from "../../provisioning/state.ts";
 
 const jsonHeaders = { "content-type": "application/json" };
 
@@ -12,12 +14,21 @@ export function provisioningInformationRoute(service: ProvisioningService) {
   return new Elysia().get(
     "/device/provisioninginformation",
     () => {
-      // The body was serialized and checked against DeviceProvisioningInfo when loaded.
-      return new Response(service.current().body, { headers: jsonHeaders });
+      const state = service.current();
+      if (!(state instanceof Promise)) return answer(state);
+
+      // After a reprovision notice iotedged restarts and asks again: it gets the new identity.
+      log.debug("request waits for the running reprovision");
+      return state.then(answer);
     },
     {
       query: ApiVersionQuery,
       response: { 200: DeviceProvisioningInfo, 400: ErrorResponse, 500: ErrorResponse },
     },
   );
+}
+
+/** The body was serialized and checked against DeviceProvisioningInfo when loaded. */
+function answer(state: ProvisioningState): Response {
+  return new Response(state.body, { headers: jsonHeaders });
 }

@@ -5,8 +5,12 @@
  * The swagger says POST, but iotedged 1.1's generated client
  * (edgelet/external-provisioning/src/apis/external_provisioning_api.rs) sends GET with an
  * empty body and treats any 2xx as success, ignoring the body. Both methods are answered.
+ *
+ * The answer comes once the hook (if any) has run and the new state is served; a failure
+ * keeps the last good state and is answered with an ErrorResponse saying why.
  */
 import { Elysia } from "elysia";
+import { errorResponse } from "../errors.ts";
 import { ApiVersionQuery, ErrorResponse } from "../schemas.ts";
 import type { ProvisioningService } from "../../provisioning/service.ts";
 
@@ -15,9 +19,10 @@ export const reprovisionMethods = ["GET", "POST"] as const;
 export function reprovisionRoute(service: ProvisioningService) {
   const handle = async () => {
     const failure = await service.reprovision();
-    return failure ?? new Response(null, { status: 200 });
+    if (failure) return errorResponse(failure.status, failure.message);
+    return new Response(null, { status: 200 });
   };
-  const options = { query: ApiVersionQuery, response: { 400: ErrorResponse, 500: ErrorResponse } };
+  const options = { query: ApiVersionQuery, response: { 400: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse } };
 
   return new Elysia().get("/device/reprovision", handle, options).post("/device/reprovision", handle, options);
 }

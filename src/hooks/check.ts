@@ -1,0 +1,72 @@
+/**
+ * Checks the reprovision hook at every load, so a start or reload never accepts a hook
+ * that cannot run. The hook runs as extprov's user, who can read the device's
+ * credentials: a program other users could change would hand those to them.
+ */
+import { statSync, type Stats } from "node:fs";
+import type { Config } from "../config/load.ts";
+import { ConfigError, ConfigErrors } from "../errors.ts";
+
+const field = "/reprovision/hook/0";
+
+/** Throws `ConfigErrors` naming the hook when it is missing, not executable or unsafe. */
+export function checkHook(config: Config, trustedOwners: number[]): void {
+  const program = config.reprovision.hook?.[0];
+  if (program === undefined) return;
+
+  const fail = (problem: string, hint?: string) =>
+    new ConfigErrors([new ConfigError(config.file, field, `${program}: ${problem}`, hint)]);
+
+  let stats: Stats;
+  try {
+    stats = statSync(program);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw fail("does not exist", "install the hook there, or correct the path");
+    }
+    throw fail(
+      `cannot be looked at by this user (${code})`,
+      "make its folder reachable by the user extprov runs as",
+    );
+  }
+
+  if (!stats.isFile()) throw fail("is not a regular file", "point hook at the program itself");
+  if (!canExecute(stats)) {
+    throw fail(
+      "is not executable by the user extprov runs as",
+      "chmod 0755 it, or 0700 if that user owns it",
+    );
+  }
+
+  if (config.security.allowInsecureSecretFiles) return;
+  const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
+
+  if ((stats.mode & 0o022) !== 0) {
+    throw fail(
+      `mode ${mode} lets other users change a program that runs with access to the device's credentials`,
+      "chmod go-w it",
+    );
+  }
+
+  if (!trustedOwners.includes(stats.uid)) {
+    throw fail(
+      `is owned by uid ${stats.uid}, who could change it`,
+      "chown it to root or to the user extprov runs as",
+    );
+  }
+}
+
+/**
+ * Execute permission for the effective ids, which a trial load as the service user sets;
+ * access(2) would answer for the real ids (still root) instead.
+ */
+function canExecute(stats: Stats): boolean {
+  const uid = process.geteuid!();
+  if (uid === 0) return (stats.mode & 0o111) !== 0;
+  if (uid === stats.uid) return (stats.mode & 0o100) !== 0;
+
+  const groups = new Set([process.getegid!(), ...process.getgroups!()]);
+  if (groups.has(stats.gid)) return (stats.mode & 0o010) !== 0;
+  return (stats.mode & 0o001) !== 0;
+}
