@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeSecret, SecretScanner } from "./helpers/secrets.ts";
+import { killStrayServers } from "./helpers/server.ts";
 import { readRecord } from "./helpers/suite-record.ts";
 import { removeTempDirs } from "./helpers/temp.ts";
 
@@ -17,6 +18,7 @@ chmodSync(folder, 0o700);
 process.env.EXTPROV_TEST_RECORD = folder;
 
 afterAll(() => {
+  killStrayServers();
   removeTempDirs();
   const entries = readRecord();
   rmSync(folder, { recursive: true, force: true });

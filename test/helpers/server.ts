@@ -3,7 +3,7 @@
  * over its real socket. Every line it writes is kept, checked for secrets on stop, and
  * added to the run's record (suite-record.ts) for the check after the last file.
  */
-import { afterAll, expect } from "bun:test";
+import { expect } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { expectNoSecrets } from "./secrets.ts";
@@ -11,12 +11,17 @@ import { recordOutput, recordSecrets } from "./suite-record.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 
-// A test that fails before stopping its server must not leave it running.
 const spawned = new Set<Subprocess>();
-afterAll(() => {
+
+/**
+ * Kills servers a failed test left running. Called once, after the last test file (from
+ * test/preload.ts): a hook here would run at the end of whichever file imported this
+ * module first, before that file's own afterAll had stopped its server.
+ */
+export function killStrayServers(): void {
   for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   spawned.clear();
-});
+}
 export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
 
 export interface RunningServer {
