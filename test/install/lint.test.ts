@@ -63,7 +63,8 @@ describe("the systemd unit", () => {
       "Before=iotedge.service",
       "WantedBy=multi-user.target",
       "Restart=on-failure",
-      "Type=exec",
+      "Type=notify",
+      "NotifyAccess=main",
     ]) {
       expect(text.split("\n")).toContain(line);
     }
