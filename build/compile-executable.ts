@@ -21,6 +21,8 @@ export interface CompileRequest {
   outfile: string;
   commit: string;
   flavor?: Flavor;
+  /** What to compile; extprov's src/main.ts unless a benchmark compiles its own server. */
+  entrypoint?: string;
 }
 
 const entrypoint = join(import.meta.dir, "..", "src", "main.ts");
@@ -30,7 +32,7 @@ export async function compileExecutable(request: CompileRequest): Promise<void> 
   const flavor = request.flavor ?? releaseFlavor;
 
   const result = await Bun.build({
-    entrypoints: [entrypoint],
+    entrypoints: [request.entrypoint ?? entrypoint],
     compile: {
       target: request.target.bunTarget,
       outfile: request.outfile,

@@ -101,7 +101,20 @@ export class Logger {
 }
 
 function formatJson(level: LogLevel, event: string, fields: LogFields): string {
-  return JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields });
+  return JSON.stringify({ ts: timestamp(), level, event, ...fields });
+}
+
+let lastMillisecond = 0;
+let lastTimestamp = "";
+
+/** The ISO time, formatted once per millisecond: under load many lines share one. */
+function timestamp(): string {
+  const now = Date.now();
+  if (now !== lastMillisecond) {
+    lastMillisecond = now;
+    lastTimestamp = new Date(now).toISOString();
+  }
+  return lastTimestamp;
 }
 
 /**
@@ -110,7 +123,7 @@ function formatJson(level: LogLevel, event: string, fields: LogFields): string {
  */
 function formatText(level: LogLevel, event: string, fields: LogFields, journald: boolean): string {
   const { reason, hint, ...rest } = fields;
-  let line = journald ? `<${priorities[level]}>` : `${new Date().toISOString()} `;
+  let line = journald ? `<${priorities[level]}>` : `${timestamp()} `;
   line += `${level.padEnd(5)} ${event}`;
 
   for (const [name, value] of Object.entries(rest)) {
@@ -133,10 +146,40 @@ function quoteIfNeeded(value: string): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Writes log lines to stderr in batches: lines written during one turn of the event loop
+ * go out in one write after it, instead of one system call per request. Whatever is
+ * still buffered is written when the process exits, so no line is lost.
+ */
+function batchedStderr(): (line: string) => void {
+  const sink = Bun.stderr.writer();
+  let flushScheduled = false;
+
+  const flush = () => {
+    flushScheduled = false;
+    try {
+      const pending = sink.flush();
+      if (pending instanceof Promise) pending.catch(() => {});
+    } catch {
+      // A closed stderr must not stop the endpoint; the lines are dropped.
+    }
+  };
+
+  process.on("exit", flush);
+
+  return (line) => {
+    sink.write(line);
+    if (flushScheduled) return;
+
+    flushScheduled = true;
+    setImmediate(flush);
+  };
+}
+
 /** The process-wide logger; main configures it from the command line. */
 export const log = new Logger({
   level: "info",
   format: "text",
   journald: Boolean(process.env.JOURNAL_STREAM),
-  write: (line) => process.stderr.write(line),
+  write: batchedStderr(),
 });

@@ -1,0 +1,308 @@
+/**
+ * extprov side by side with what a user could run instead, in one interleaved run:
+ * the compiled extprov, a bare Bun.serve executable (the ceiling of this stack), plain
+ * Elysia without validation (compiled the same way), and a node:http server. Prints a
+ * Markdown table with each figure's ratio to the ceiling and writes it to
+ * bench/results/latest.md.
+ *
+ *   bun bench/run.ts [--quick]
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
+import { compileExecutable } from "../build/compile-executable.ts";
+import { checkPins, defaultRuntimeCache, runtimeFor } from "../build/runtimes.ts";
+import { targets } from "../build/targets.ts";
+
+const root = join(import.meta.dir, "..");
+const path = "/device/provisioninginformation?api-version=2019-04-10";
+
+interface Contender {
+  name: string;
+  /** The command that starts it serving on `socket`, from `cwd`. */
+  command: (socket: string) => string[];
+  /** What has to be on the device, in bytes. */
+  size: number;
+  sizeNote: string;
+}
+
+interface Settings {
+  startRuns: number;
+  loadMs: number;
+  memoryRequests: number;
+  reloads: number;
+}
+
+const full: Settings = { startRuns: 15, loadMs: 3000, memoryRequests: 20_000, reloads: 20 };
+const quick: Settings = { startRuns: 2, loadMs: 300, memoryRequests: 500, reloads: 2 };
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const settings = values.quick ? quick : full;
+  const work = mkdtempSync(join(tmpdir(), "extprov-bench-"));
+
+  try {
+    const contenders = await build(work);
+    const rows = await measureAll(contenders, work, settings);
+    const reload = await measureReload(contenders[0]!, work, settings);
+    const saturation = await measureSaturation(contenders[1]!, work, settings);
+    const table = report(rows, reload, saturation, settings);
+
+    mkdirSync(join(import.meta.dir, "results"), { recursive: true });
+    writeFileSync(join(import.meta.dir, "results", "latest.md"), table);
+    console.log(table);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Compiles extprov and the two Bun servers the same way: host target, bytecode. */
+async function build(work: string): Promise<Contender[]> {
+  const version = await checkPins(root);
+  const target = targets.find((t) => t.arch === process.arch && t.libc === "glibc")!;
+  const runtime = await runtimeFor(target, version, defaultRuntimeCache);
+
+  const compiled = async (name: string, entrypoint?: string) => {
+    const outfile = join(work, name);
+    await compileExecutable({ target, runtime, outfile, commit: "bench", entrypoint });
+    return outfile;
+  };
+
+  const extprov = await compiled("extprov");
+  const bare = await compiled("bare-bun", join(import.meta.dir, "servers", "bare-bun.ts"));
+  const elysia = await compiled("plain-elysia", join(import.meta.dir, "servers", "plain-elysia.ts"));
+  const nodeScript = join(import.meta.dir, "servers", "node-http.mjs");
+  const nodeBinary = Bun.which("node")!;
+  const nodeSize = statSync(nodeBinary).size + statSync(nodeScript).size;
+
+  return [
+    { name: "extprov", command: (socket) => [extprov, "serve", "--config", configFor(work, socket)], size: statSync(extprov).size, sizeNote: "" },
+    { name: "bare Bun.serve", command: (socket) => [bare, socket], size: statSync(bare).size, sizeNote: "" },
+    { name: "plain Elysia", command: (socket) => [elysia, socket], size: statSync(elysia).size, sizeNote: "" },
+    { name: "node:http", command: (socket) => [nodeBinary, nodeScript, socket], size: nodeSize, sizeNote: " (node binary + script; node must be on the device)" },
+  ];
+}
+
+/** The demo's device, as a configuration file with the key in a file, so SIGHUP reloads. */
+function configFor(work: string, socket: string): string {
+  const folder = mkdtempSync(join(work, "config-"));
+  const key = join(folder, "device.key");
+  writeFileSync(key, "RkFLRSBkZW1vIGtleSBmb3IgZXh0cHJvdjsgbm90IGEgc2VjcmV0IQ==\n", { mode: 0o600 });
+
+  const config = join(folder, "config.yaml");
+  const yaml = [
+    "device: { hubName: demo-hub.azure-devices.net, deviceId: extprov-demo-device, status: assigned, substatus: initialAssignment }",
+    `credentials: { symmetricKey: { file: ${key} } }`,
+    `listen: { endpoint: "unix://${socket}", socket: { mode: "0600" } }`,
+  ].join("\n");
+  writeFileSync(config, yaml, { mode: 0o600 });
+  return config;
+}
+
+interface Running {
+  child: Subprocess;
+  socket: string;
+  log: string;
+}
+
+async function start(contender: Contender, work: string): Promise<Running & { startMs: number }> {
+  const folder = mkdtempSync(join(work, "run-"));
+  const socket = join(folder, "s.sock");
+  const log = join(folder, "stderr.log");
+  const began = performance.now();
+  const child = Bun.spawn(contender.command(socket), { cwd: folder, stdout: "ignore", stderr: Bun.file(log) });
+
+  while (!(await answers(socket))) {
+    if (child.exitCode !== null) throw new Error(`${contender.name} exited: ${readFileSync(log, "utf8")}`);
+    if (performance.now() - began > 10_000) throw new Error(`${contender.name} did not answer in 10 s`);
+    await Bun.sleep(1);
+  }
+
+  return { child, socket, log, startMs: performance.now() - began };
+}
+
+async function answers(socket: string): Promise<boolean> {
+  try {
+    return (await fetch(`http://localhost${path}`, { unix: socket } as RequestInit)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function stop(running: Running): Promise<void> {
+  running.child.kill("SIGTERM");
+  await running.child.exited;
+}
+
+function rssKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+}
+
+interface LoadResult {
+  requests: number;
+  failures: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+/** Runs `processes` load generators at once and adds up what they did. */
+async function load(socket: string, connections: number, ms: number, mode: "keepalive" | "new", processes = 1): Promise<LoadResult> {
+  const each = Math.max(1, Math.floor(connections / processes));
+  const outputs = await Promise.all(
+    Array.from({ length: processes }, async () => {
+      const child = Bun.spawn([process.execPath, join(import.meta.dir, "load.ts"), socket, String(each), String(ms), mode], { stdout: "pipe" });
+      return JSON.parse(await new Response(child.stdout).text()) as LoadResult;
+    }),
+  );
+
+  return {
+    requests: outputs.reduce((sum, out) => sum + out.requests, 0),
+    failures: outputs.reduce((sum, out) => sum + out.failures, 0),
+    seconds: Math.max(...outputs.map((out) => out.seconds)),
+    p50: outputs[0]!.p50,
+    p99: Math.max(...outputs.map((out) => out.p99)),
+  };
+}
+
+interface Row {
+  contender: Contender;
+  starts: number[];
+  idleKiB: number;
+  loadedKiB: number;
+  loads: Record<string, LoadResult>;
+}
+
+const loadShapes = [
+  ["1 conn", 1, "keepalive"],
+  ["16 conn", 16, "keepalive"],
+  ["64 conn", 64, "keepalive"],
+  ["new conn each", 4, "new"],
+] as const;
+
+async function measureAll(contenders: Contender[], work: string, settings: Settings): Promise<Row[]> {
+  const rows = contenders.map((contender) => ({ contender, starts: [] as number[], idleKiB: 0, loadedKiB: 0, loads: {} as Record<string, LoadResult> }));
+
+  // Cold starts, interleaved so a slow spell on the machine hits all four alike.
+  for (let run = 0; run < settings.startRuns; run++) {
+    for (const row of rows) {
+      const running = await start(row.contender, work);
+      row.starts.push(running.startMs);
+      await stop(running);
+    }
+  }
+
+  for (const row of rows) {
+    const running = await start(row.contender, work);
+    await Bun.sleep(200);
+    row.idleKiB = rssKiB(running.child.pid, "VmRSS");
+    await load(running.socket, 16, 60_000 * 0 + Math.max(200, settings.memoryRequests / 20), "keepalive");
+    row.loadedKiB = rssKiB(running.child.pid, "VmRSS");
+    await stop(running);
+  }
+
+  // Throughput, each shape run for every server in turn.
+  for (const [label, connections, mode] of loadShapes) {
+    for (const row of rows) {
+      const running = await start(row.contender, work);
+      await load(running.socket, connections, Math.min(300, settings.loadMs), mode);
+      row.loads[label] = await load(running.socket, connections, settings.loadMs, mode);
+      await stop(running);
+    }
+  }
+
+  return rows;
+}
+
+interface ReloadResult {
+  medianMs: number;
+  failures: number;
+  requests: number;
+}
+
+/** SIGHUP under 16-connection load: how long each reload takes, and whether any request fails. */
+async function measureReload(extprov: Contender, work: string, settings: Settings): Promise<ReloadResult> {
+  const running = await start(extprov, work);
+  const loadRun = load(running.socket, 16, 800 + settings.reloads * 150, "keepalive");
+  const times: number[] = [];
+
+  for (let reload = 0; reload < settings.reloads; reload++) {
+    const before = countReloads(running.log);
+    const sent = performance.now();
+    running.child.kill("SIGHUP");
+    while (countReloads(running.log) === before) await Bun.sleep(1);
+    times.push(performance.now() - sent);
+    await Bun.sleep(100);
+  }
+
+  const result = await loadRun;
+  await stop(running);
+  return { medianMs: median(times), failures: result.failures, requests: result.requests };
+}
+
+function countReloads(log: string): number {
+  return readFileSync(log, "utf8").split(" reloaded ").length - 1;
+}
+
+/** The ceiling driven by one and by two generator processes: if two add little, one saturates it. */
+async function measureSaturation(ceiling: Contender, work: string, settings: Settings) {
+  const running = await start(ceiling, work);
+  const one = await load(running.socket, 16, settings.loadMs, "keepalive", 1);
+  const two = await load(running.socket, 16, settings.loadMs, "keepalive", 2);
+  await stop(running);
+  return { one: one.requests / one.seconds, two: two.requests / two.seconds };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function p90(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
+}
+
+function report(rows: Row[], reload: ReloadResult, saturation: { one: number; two: number }, settings: Settings): string {
+  const ceiling = rows[1]!;
+  const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}×`;
+  const rps = (result: LoadResult) => result.requests / result.seconds;
+  const lines: string[] = [];
+
+  lines.push(`# extprov benchmark, ${new Date().toISOString().slice(0, 10)}`, "");
+  lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, node ${process.versions.node === undefined ? "?" : Bun.spawnSync(["node", "--version"]).stdout.toString().trim()}.`);
+  lines.push(`Ratios are to the bare Bun.serve executable (the ceiling); client and server share the machine.`, "");
+
+  lines.push("| server | cold start median (p90) | RSS idle | RSS after load | size |");
+  lines.push("| --- | --- | --- | --- | --- |");
+  for (const row of rows) {
+    const start = median(row.starts);
+    lines.push(
+      `| ${row.contender.name} | ${start.toFixed(1)} ms (${p90(row.starts).toFixed(1)}), ${ratio(start, median(ceiling.starts))} ` +
+        `| ${(row.idleKiB / 1024).toFixed(1)} MiB, ${ratio(row.idleKiB, ceiling.idleKiB)} ` +
+        `| ${(row.loadedKiB / 1024).toFixed(1)} MiB, ${ratio(row.loadedKiB, ceiling.loadedKiB)} ` +
+        `| ${(row.contender.size / 1048576).toFixed(1)} MiB${row.contender.sizeNote}, ${ratio(row.contender.size, ceiling.contender.size)} |`,
+    );
+  }
+
+  lines.push("", "| server | " + loadShapes.map(([label]) => `${label}: req/s, p50/p99 ms`).join(" | ") + " |");
+  lines.push("| --- |" + loadShapes.map(() => " --- |").join(""));
+  for (const row of rows) {
+    const cells = loadShapes.map(([label]) => {
+      const result = row.loads[label]!;
+      const failed = result.failures > 0 ? `, ${result.failures} failed` : "";
+      return `${rps(result).toFixed(0)} (${ratio(rps(result), rps(ceiling.loads[label]!))}), ${result.p50.toFixed(2)}/${result.p99.toFixed(2)}${failed}`;
+    });
+    lines.push(`| ${row.contender.name} | ${cells.join(" | ")} |`);
+  }
+
+  lines.push("");
+  lines.push(`Reload (SIGHUP to the "reloaded" log line) under 16-connection load: median ${reload.medianMs.toFixed(1)} ms over ${settings.reloads} reloads; ${reload.failures} failed of ${reload.requests} requests.`);
+  lines.push(`Load generator saturation: the ceiling at 16 connections gave ${saturation.one.toFixed(0)} req/s from one generator process and ${saturation.two.toFixed(0)} from two.`);
+  return lines.join("\n") + "\n";
+}
+
+await main();
