@@ -97,10 +97,14 @@ async function newConnectionLoop(): Promise<void> {
 }
 
 function percentile(sorted: number[], fraction: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
-const loops = Array.from({ length: connections }, () => (keepAlive ? keepAliveLoop() : newConnectionLoop()));
+const loops = Array.from({ length: connections }, () =>
+  keepAlive ? keepAliveLoop() : newConnectionLoop(),
+);
 await Promise.all(loops);
 
 const seconds = (performance.now() - started) / 1000;

@@ -72,16 +72,39 @@ async function build(work: string): Promise<Contender[]> {
 
   const extprov = await compiled("extprov");
   const bare = await compiled("bare-bun", join(import.meta.dir, "servers", "bare-bun.ts"));
-  const elysia = await compiled("plain-elysia", join(import.meta.dir, "servers", "plain-elysia.ts"));
+  const elysia = await compiled(
+    "plain-elysia",
+    join(import.meta.dir, "servers", "plain-elysia.ts"),
+  );
   const nodeScript = join(import.meta.dir, "servers", "node-http.mjs");
   const nodeBinary = Bun.which("node")!;
   const nodeSize = statSync(nodeBinary).size + statSync(nodeScript).size;
 
   return [
-    { name: "extprov", command: (socket) => [extprov, "serve", "--config", configFor(work, socket)], size: statSync(extprov).size, sizeNote: "" },
-    { name: "bare Bun.serve", command: (socket) => [bare, socket], size: statSync(bare).size, sizeNote: "" },
-    { name: "plain Elysia", command: (socket) => [elysia, socket], size: statSync(elysia).size, sizeNote: "" },
-    { name: "node:http", command: (socket) => [nodeBinary, nodeScript, socket], size: nodeSize, sizeNote: " (node binary + script; node must be on the device)" },
+    {
+      name: "extprov",
+      command: (socket) => [extprov, "serve", "--config", configFor(work, socket)],
+      size: statSync(extprov).size,
+      sizeNote: "",
+    },
+    {
+      name: "bare Bun.serve",
+      command: (socket) => [bare, socket],
+      size: statSync(bare).size,
+      sizeNote: "",
+    },
+    {
+      name: "plain Elysia",
+      command: (socket) => [elysia, socket],
+      size: statSync(elysia).size,
+      sizeNote: "",
+    },
+    {
+      name: "node:http",
+      command: (socket) => [nodeBinary, nodeScript, socket],
+      size: nodeSize,
+      sizeNote: " (node binary + script; node must be on the device)",
+    },
   ];
 }
 
@@ -112,11 +135,17 @@ async function start(contender: Contender, work: string): Promise<Running & { st
   const socket = join(folder, "s.sock");
   const log = join(folder, "stderr.log");
   const began = performance.now();
-  const child = Bun.spawn(contender.command(socket), { cwd: folder, stdout: "ignore", stderr: Bun.file(log) });
+  const child = Bun.spawn(contender.command(socket), {
+    cwd: folder,
+    stdout: "ignore",
+    stderr: Bun.file(log),
+  });
 
   while (!(await answers(socket))) {
-    if (child.exitCode !== null) throw new Error(`${contender.name} exited: ${readFileSync(log, "utf8")}`);
-    if (performance.now() - began > 10_000) throw new Error(`${contender.name} did not answer in 10 s`);
+    if (child.exitCode !== null)
+      throw new Error(`${contender.name} exited: ${readFileSync(log, "utf8")}`);
+    if (performance.now() - began > 10_000)
+      throw new Error(`${contender.name} did not answer in 10 s`);
     await Bun.sleep(1);
   }
 
@@ -150,11 +179,27 @@ interface LoadResult {
 }
 
 /** Runs `processes` load generators at once and adds up what they did. */
-async function load(socket: string, connections: number, ms: number, mode: "keepalive" | "new", processes = 1): Promise<LoadResult> {
+async function load(
+  socket: string,
+  connections: number,
+  ms: number,
+  mode: "keepalive" | "new",
+  processes = 1,
+): Promise<LoadResult> {
   const each = Math.max(1, Math.floor(connections / processes));
   const outputs = await Promise.all(
     Array.from({ length: processes }, async () => {
-      const child = Bun.spawn([process.execPath, join(import.meta.dir, "load.ts"), socket, String(each), String(ms), mode], { stdout: "pipe" });
+      const child = Bun.spawn(
+        [
+          process.execPath,
+          join(import.meta.dir, "load.ts"),
+          socket,
+          String(each),
+          String(ms),
+          mode,
+        ],
+        { stdout: "pipe" },
+      );
       return JSON.parse(await new Response(child.stdout).text()) as LoadResult;
     }),
   );
@@ -183,8 +228,18 @@ const loadShapes = [
   ["new conn each", 4, "new"],
 ] as const;
 
-async function measureAll(contenders: Contender[], work: string, settings: Settings): Promise<Row[]> {
-  const rows = contenders.map((contender) => ({ contender, starts: [] as number[], idleKiB: 0, loadedKiB: 0, loads: {} as Record<string, LoadResult> }));
+async function measureAll(
+  contenders: Contender[],
+  work: string,
+  settings: Settings,
+): Promise<Row[]> {
+  const rows = contenders.map((contender) => ({
+    contender,
+    starts: [] as number[],
+    idleKiB: 0,
+    loadedKiB: 0,
+    loads: {} as Record<string, LoadResult>,
+  }));
 
   // Cold starts, interleaved so a slow spell on the machine hits all four alike.
   for (let run = 0; run < settings.startRuns; run++) {
@@ -199,7 +254,12 @@ async function measureAll(contenders: Contender[], work: string, settings: Setti
     const running = await start(row.contender, work);
     await Bun.sleep(200);
     row.idleKiB = rssKiB(running.child.pid, "VmRSS");
-    await load(running.socket, 16, 60_000 * 0 + Math.max(200, settings.memoryRequests / 20), "keepalive");
+    await load(
+      running.socket,
+      16,
+      60_000 * 0 + Math.max(200, settings.memoryRequests / 20),
+      "keepalive",
+    );
     row.loadedKiB = rssKiB(running.child.pid, "VmRSS");
     await stop(running);
   }
@@ -224,7 +284,11 @@ interface ReloadResult {
 }
 
 /** SIGHUP under 16-connection load: how long each reload takes, and whether any request fails. */
-async function measureReload(extprov: Contender, work: string, settings: Settings): Promise<ReloadResult> {
+async function measureReload(
+  extprov: Contender,
+  work: string,
+  settings: Settings,
+): Promise<ReloadResult> {
   const running = await start(extprov, work);
   const loadRun = load(running.socket, 16, 800 + settings.reloads * 150, "keepalive");
   const times: number[] = [];
@@ -266,15 +330,25 @@ function p90(values: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
 }
 
-function report(rows: Row[], reload: ReloadResult, saturation: { one: number; two: number }, settings: Settings): string {
+function report(
+  rows: Row[],
+  reload: ReloadResult,
+  saturation: { one: number; two: number },
+  settings: Settings,
+): string {
   const ceiling = rows[1]!;
   const ratio = (value: number, base: number) => `${(value / base).toFixed(2)}×`;
   const rps = (result: LoadResult) => result.requests / result.seconds;
   const lines: string[] = [];
 
   lines.push(`# extprov benchmark, ${new Date().toISOString().slice(0, 10)}`, "");
-  lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, node ${process.versions.node === undefined ? "?" : Bun.spawnSync(["node", "--version"]).stdout.toString().trim()}.`);
-  lines.push(`Ratios are to the bare Bun.serve executable (the ceiling); client and server share the machine.`, "");
+  lines.push(
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, node ${process.versions.node === undefined ? "?" : Bun.spawnSync(["node", "--version"]).stdout.toString().trim()}.`,
+  );
+  lines.push(
+    `Ratios are to the bare Bun.serve executable (the ceiling); client and server share the machine.`,
+    "",
+  );
 
   lines.push("| server | cold start median (p90) | RSS idle | RSS after load | size |");
   lines.push("| --- | --- | --- | --- | --- |");
@@ -288,7 +362,10 @@ function report(rows: Row[], reload: ReloadResult, saturation: { one: number; tw
     );
   }
 
-  lines.push("", "| server | " + loadShapes.map(([label]) => `${label}: req/s, p50/p99 ms`).join(" | ") + " |");
+  lines.push(
+    "",
+    "| server | " + loadShapes.map(([label]) => `${label}: req/s, p50/p99 ms`).join(" | ") + " |",
+  );
   lines.push("| --- |" + loadShapes.map(() => " --- |").join(""));
   for (const row of rows) {
     const cells = loadShapes.map(([label]) => {
@@ -300,8 +377,12 @@ function report(rows: Row[], reload: ReloadResult, saturation: { one: number; tw
   }
 
   lines.push("");
-  lines.push(`Reload (SIGHUP to the "reloaded" log line) under 16-connection load: median ${reload.medianMs.toFixed(1)} ms over ${settings.reloads} reloads; ${reload.failures} failed of ${reload.requests} requests.`);
-  lines.push(`Load generator saturation: the ceiling at 16 connections gave ${saturation.one.toFixed(0)} req/s from one generator process and ${saturation.two.toFixed(0)} from two.`);
+  lines.push(
+    `Reload (SIGHUP to the "reloaded" log line) under 16-connection load: median ${reload.medianMs.toFixed(1)} ms over ${settings.reloads} reloads; ${reload.failures} failed of ${reload.requests} requests.`,
+  );
+  lines.push(
+    `Load generator saturation: the ceiling at 16 connections gave ${saturation.one.toFixed(0)} req/s from one generator process and ${saturation.two.toFixed(0)} from two.`,
+  );
   return lines.join("\n") + "\n";
 }
 

@@ -116,7 +116,10 @@ async function waitForAnswer(unix: string, child: Bun.Subprocess): Promise<void>
   const deadline = performance.now() + 10_000;
 
   while (performance.now() < deadline && child.exitCode === null) {
-    const status = await fetch(query, { unix }).then((r) => r.status, () => 0);
+    const status = await fetch(query, { unix }).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
 
     await Bun.sleep(1);

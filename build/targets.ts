@@ -74,7 +74,10 @@ export function executableName(target: Target): string {
 export function selectTargets(list: string | undefined): Target[] {
   if (list === undefined || list === "all") return [...targets];
 
-  const names = list.split(",").map((name) => name.trim()).filter(Boolean);
+  const names = list
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = names.filter((name) => !targets.some((target) => target.name === name));
   if (unknown.length > 0 || names.length === 0) {
     const known = targets.map((target) => target.name).join(", ");

@@ -33,7 +33,10 @@ async function main(argv: string[]): Promise<number> {
     case "reload":
       return reloadCommand(args.pidFile!, print);
     case "probe":
-      return probeCommand({ endpoint: args.endpoint, source: args.sourceGiven ? args.source : undefined }, print);
+      return probeCommand(
+        { endpoint: args.endpoint, source: args.sourceGiven ? args.source : undefined },
+        print,
+      );
     case "serve":
       return serveCommand(args.source, { pidFile: args.pidFile });
   }
@@ -41,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
 
 function fail(error: unknown): number {
   const exitCode = error instanceof ExtprovError ? error.exitCode : ExitCode.failure;
-  const event = command === "reload" || command === "probe" ? `${command} failed` : "refused to start";
+  const event =
+    command === "reload" || command === "probe" ? `${command} failed` : "refused to start";
 
   for (const line of describeError(error).split("\n")) {
     log.error(event, { reason: line });

@@ -23,17 +23,26 @@ afterAll(() => {
   const entries = readRecord();
   rmSync(folder, { recursive: true, force: true });
 
-  const secrets = [...new Set(entries.flatMap((entry) => (entry.kind === "secret" ? [entry.value] : [])))];
-  const texts = entries.flatMap((entry) => (entry.kind === "output" || entry.kind === "error-body" ? [entry] : []));
+  const secrets = [
+    ...new Set(entries.flatMap((entry) => (entry.kind === "secret" ? [entry.value] : []))),
+  ];
+  const texts = entries.flatMap((entry) =>
+    entry.kind === "output" || entry.kind === "error-body" ? [entry] : [],
+  );
   const total = (kind: string) =>
-    entries.reduce((sum, entry) => sum + ("count" in entry && entry.kind === kind ? entry.count : 0), 0);
+    entries.reduce(
+      (sum, entry) => sum + ("count" in entry && entry.kind === kind ? entry.count : 0),
+      0,
+    );
   const scanner = new SecretScanner(secrets);
   const problems: string[] = [];
 
   for (const { kind, source, text } of texts) {
-    for (const index of scanner.leaks(text)) problems.push(`${kind} of ${source}: ${describeSecret(secrets, index)}`);
+    for (const index of scanner.leaks(text))
+      problems.push(`${kind} of ${source}: ${describeSecret(secrets, index)}`);
     // A log line starts with a time or a priority; only a stack frame starts with "at".
-    if (kind === "output" && /^\s+at /m.test(text)) problems.push(`${kind} of ${source}: a stack trace`);
+    if (kind === "output" && /^\s+at /m.test(text))
+      problems.push(`${kind} of ${source}: a stack trace`);
   }
 
   const bytes = texts.reduce((sum, { text }) => sum + text.length, 0);
@@ -43,5 +52,6 @@ afterAll(() => {
   );
   console.log(`robustness: ${total("bad-inputs")} bad inputs, ${total("faults")} faults injected`);
 
-  if (problems.length > 0) throw new Error(`secrets or stack traces reached the output:\n${problems.join("\n")}`);
+  if (problems.length > 0)
+    throw new Error(`secrets or stack traces reached the output:\n${problems.join("\n")}`);
 });

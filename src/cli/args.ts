@@ -67,7 +67,10 @@ export function parseArguments(argv: string[]): Arguments {
   }
 
   if (values.endpoint !== undefined && (values.demo || values.config !== undefined)) {
-    throw new UsageError("--endpoint and --config (or --demo) exclude each other", "probe asks --endpoint, or the endpoint the configuration names");
+    throw new UsageError(
+      "--endpoint and --config (or --demo) exclude each other",
+      "probe asks --endpoint, or the endpoint the configuration names",
+    );
   }
 
   const source: ConfigSource = values.demo
@@ -80,12 +83,20 @@ export function parseArguments(argv: string[]): Arguments {
     sourceGiven: values.demo === true || values.config !== undefined,
     pidFile: values["pid-file"] ?? (command === "reload" ? defaultPidFile : undefined),
     endpoint: values.endpoint,
-    logLevel: oneOf("--log-level", values["log-level"] ?? "info", ["debug", "info", "warn", "error"]),
+    logLevel: oneOf("--log-level", values["log-level"] ?? "info", [
+      "debug",
+      "info",
+      "warn",
+      "error",
+    ]),
     logFormat: oneOf("--log-format", values["log-format"] ?? "text", ["text", "json"]),
   };
 }
 
-function pickCommand(positionals: string[], values: { help?: boolean; version?: boolean }): Command {
+function pickCommand(
+  positionals: string[],
+  values: { help?: boolean; version?: boolean },
+): Command {
   if (values.help) return "help";
   if (values.version) return "version";
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals[1]}`);
@@ -103,7 +114,9 @@ function checkOptionsFor(command: Command, values: Record<string, unknown>): voi
 
   const general = ["log-level", "log-format", "help", "version"];
   const allowed = new Set([...general, ...commandOptions[command]]);
-  const refused = Object.keys(values).filter((name) => values[name] !== undefined && !allowed.has(name));
+  const refused = Object.keys(values).filter(
+    (name) => values[name] !== undefined && !allowed.has(name),
+  );
 
   if (refused.length > 0) {
     throw new UsageError(`${command} does not take --${refused[0]}`);

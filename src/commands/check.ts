@@ -29,12 +29,21 @@ function describeReprovision({ hook, timeoutSeconds }: Config["reprovision"]): s
   return `hook ${hook[0]} (${hook.length - 1} arguments, stopped after ${timeoutSeconds} s), then a reload`;
 }
 
-function describeListen(listen: Parameters<typeof describeListenUnix>[0] | { kind: "tcp"; hostname: string; port: number }): string {
+function describeListen(
+  listen:
+    Parameters<typeof describeListenUnix>[0] | { kind: "tcp"; hostname: string; port: number },
+): string {
   if (listen.kind === "tcp") return `http://${listen.hostname}:${listen.port}`;
   return describeListenUnix(listen);
 }
 
-function describeListenUnix(listen: { kind: "unix"; path: string; mode: number; owner?: unknown; group?: unknown }): string {
+function describeListenUnix(listen: {
+  kind: "unix";
+  path: string;
+  mode: number;
+  owner?: unknown;
+  group?: unknown;
+}): string {
   const owner = listen.owner ?? "(service user)";
   const group = listen.group ?? "(service group)";
   return `unix://${listen.path} owner ${owner} group ${group} mode ${listen.mode.toString(8).padStart(4, "0")}`;

@@ -111,7 +111,8 @@ function resolveReprovision(base: string, document: ConfigFile): ReprovisionConf
 }
 
 function readConfigText(file: string): string {
-  const fail = (problem: string, hint?: string) => new ConfigErrors([new ConfigError(file, "", problem, hint)]);
+  const fail = (problem: string, hint?: string) =>
+    new ConfigErrors([new ConfigError(file, "", problem, hint)]);
 
   let stats;
   try {
@@ -121,9 +122,13 @@ function readConfigText(file: string): string {
   }
 
   // Looked at before it is opened: opening a FIFO waits for a writer, /dev/zero never ends.
-  if (!stats.isFile()) throw fail("is not a regular file", "pass the configuration file with --config");
+  if (!stats.isFile())
+    throw fail("is not a regular file", "pass the configuration file with --config");
   if (stats.size > maxConfigBytes) {
-    throw fail(`is ${stats.size} bytes, too large for a configuration (limit ${maxConfigBytes})`, "pass the configuration file with --config");
+    throw fail(
+      `is ${stats.size} bytes, too large for a configuration (limit ${maxConfigBytes})`,
+      "pass the configuration file with --config",
+    );
   }
 
   try {
@@ -167,7 +172,12 @@ function parseDocument(file: string, text: string): unknown {
 
   if (document === null || document === undefined) {
     throw new ConfigErrors([
-      new ConfigError(file, "", "holds no settings (it is empty or only comments)", "start from examples/config.yaml"),
+      new ConfigError(
+        file,
+        "",
+        "holds no settings (it is empty or only comments)",
+        "start from examples/config.yaml",
+      ),
     ]);
   }
 
@@ -216,14 +226,24 @@ function resolveCredentials(
   problems: ConfigError[],
 ): CredentialSpec | undefined {
   const { symmetricKey, connectionString, x509 } = document.credentials;
-  const given = [symmetricKey && "symmetricKey", connectionString && "connectionString", x509 && "x509"]
-    .filter(Boolean);
+  const given = [
+    symmetricKey && "symmetricKey",
+    connectionString && "connectionString",
+    x509 && "x509",
+  ].filter(Boolean);
 
   if (given.length !== 1) {
     const problem =
-      given.length === 0 ? "no credential is configured" : `several credentials are configured (${given.join(", ")})`;
+      given.length === 0
+        ? "no credential is configured"
+        : `several credentials are configured (${given.join(", ")})`;
     problems.push(
-      new ConfigError(file, "/credentials", problem, "keep exactly one of symmetricKey, connectionString, x509"),
+      new ConfigError(
+        file,
+        "/credentials",
+        problem,
+        "keep exactly one of symmetricKey, connectionString, x509",
+      ),
     );
     return undefined;
   }
@@ -231,13 +251,29 @@ function resolveCredentials(
   if (symmetricKey?.source === "hsm") return resolveHsmKey(file, symmetricKey, problems);
 
   if (symmetricKey) {
-    const key = secretSource(file, base, "/credentials/symmetricKey", symmetricKey.key, symmetricKey.file, "key", problems);
+    const key = secretSource(
+      file,
+      base,
+      "/credentials/symmetricKey",
+      symmetricKey.key,
+      symmetricKey.file,
+      "key",
+      problems,
+    );
     return key && { kind: "symmetric-key", key };
   }
 
   if (connectionString) {
     const field = "/credentials/connectionString";
-    const value = secretSource(file, base, field, connectionString.value, connectionString.file, "value", problems);
+    const value = secretSource(
+      file,
+      base,
+      field,
+      connectionString.value,
+      connectionString.file,
+      "value",
+      problems,
+    );
     return value && { kind: "connection-string", value };
   }
 
@@ -253,7 +289,12 @@ function resolveHsmKey(
   if (section.key === undefined && section.file === undefined) return { kind: "symmetric-key-hsm" };
 
   problems.push(
-    new ConfigError(file, "/credentials/symmetricKey", "source hsm takes no `key` or `file`", "remove them: iotedged uses the key already in its HSM"),
+    new ConfigError(
+      file,
+      "/credentials/symmetricKey",
+      "source hsm takes no `key` or `file`",
+      "remove them: iotedged uses the key already in its HSM",
+    ),
   );
   return undefined;
 }
@@ -269,7 +310,12 @@ function secretSource(
 ): SecretSource | undefined {
   if ((inline === undefined) === (path === undefined)) {
     problems.push(
-      new ConfigError(file, field, `give exactly one of \`${inlineName}\` and \`file\``, "prefer `file`, kept readable only by the service user"),
+      new ConfigError(
+        file,
+        field,
+        `give exactly one of \`${inlineName}\` and \`file\``,
+        "prefer `file`, kept readable only by the service user",
+      ),
     );
     return undefined;
   }
@@ -297,12 +343,22 @@ function resolveX509(
   for (const name of ["certificate", "privateKey"] as const) {
     if (!isAbsolute(x509[name])) {
       problems.push(
-        new ConfigError(file, `/credentials/x509/${name}`, "must be an absolute path for source hsm", "iotedged opens it from its own working folder, so give the full path"),
+        new ConfigError(
+          file,
+          `/credentials/x509/${name}`,
+          "must be an absolute path for source hsm",
+          "iotedged opens it from its own working folder, so give the full path",
+        ),
       );
     }
   }
 
-  return { kind: "x509", source: "hsm", certificate: x509.certificate, privateKey: x509.privateKey };
+  return {
+    kind: "x509",
+    source: "hsm",
+    certificate: x509.certificate,
+    privateKey: x509.privateKey,
+  };
 }
 
 function resolveListen(
@@ -319,14 +375,24 @@ function resolveListen(
   try {
     url = new URL(endpoint);
   } catch {
-    problems.push(new ConfigError(file, field, "is not a URL", "write unix:///var/run/external/external.sock or http://127.0.0.1:9999"));
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "is not a URL",
+        "write unix:///var/run/external/external.sock or http://127.0.0.1:9999",
+      ),
+    );
     return undefined;
   }
 
   if (url.protocol === "unix:") return resolveUnixListen(file, base, url, listen, problems);
   if (url.protocol === "http:") return resolveTcpListen(file, url, listen, problems);
 
-  const hint = url.protocol === "https:" ? "iotedged supports only http and unix for this endpoint" : "use unix:// or http://";
+  const hint =
+    url.protocol === "https:"
+      ? "iotedged supports only http and unix for this endpoint"
+      : "use unix:// or http://";
   problems.push(new ConfigError(file, field, `unsupported scheme ${url.protocol}`, hint));
   return undefined;
 }
@@ -342,7 +408,12 @@ function resolveUnixListen(
   const path = resolve(base, decodeURIComponent(url.pathname));
   if (url.host !== "" || url.pathname === "" || url.pathname.endsWith("/")) {
     problems.push(
-      new ConfigError(file, "/listen/endpoint", "a unix endpoint needs a socket path", "write three slashes: unix:///var/run/external/external.sock"),
+      new ConfigError(
+        file,
+        "/listen/endpoint",
+        "a unix endpoint needs a socket path",
+        "write three slashes: unix:///var/run/external/external.sock",
+      ),
     );
     return undefined;
   }
@@ -358,11 +429,25 @@ function checkSocketMode(file: string, mode: number, problems: ConfigError[]): v
   const field = "/listen/socket/mode";
 
   if ((mode & 0o111) !== 0) {
-    problems.push(new ConfigError(file, field, "execute bits mean nothing on a socket", "use read and write bits only, e.g. \"0660\""));
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "execute bits mean nothing on a socket",
+        'use read and write bits only, e.g. "0660"',
+      ),
+    );
   }
 
   if ((mode & 0o222) === 0) {
-    problems.push(new ConfigError(file, field, "no one but root could connect: connecting needs write permission", "give the owner or group write, e.g. \"0660\""));
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "no one but root could connect: connecting needs write permission",
+        'give the owner or group write, e.g. "0660"',
+      ),
+    );
   }
 }
 
@@ -375,15 +460,36 @@ function resolveTcpListen(
   const field = "/listen/endpoint";
 
   if (url.pathname !== "/" || url.search || url.username) {
-    problems.push(new ConfigError(file, field, "an http endpoint is only a host and port", "write http://127.0.0.1:9999"));
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "an http endpoint is only a host and port",
+        "write http://127.0.0.1:9999",
+      ),
+    );
   }
 
   if (url.port === "") {
-    problems.push(new ConfigError(file, field, "an http endpoint needs an explicit port", "write http://127.0.0.1:9999"));
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "an http endpoint needs an explicit port",
+        "write http://127.0.0.1:9999",
+      ),
+    );
   }
 
   if (listen.socket) {
-    problems.push(new ConfigError(file, "/listen/socket", "only applies to unix endpoints", "remove it, or listen on a unix socket"));
+    problems.push(
+      new ConfigError(
+        file,
+        "/listen/socket",
+        "only applies to unix endpoints",
+        "remove it, or listen on a unix socket",
+      ),
+    );
   }
 
   return {

@@ -15,7 +15,10 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
 
   switch (error.type) {
     case ValueErrorType.ObjectAdditionalProperties:
-      return { problem: "unknown field", hint: `remove it or check its spelling; allowed here: ${allowedFields(error)}` };
+      return {
+        problem: "unknown field",
+        hint: `remove it or check its spelling; allowed here: ${allowedFields(error)}`,
+      };
     case ValueErrorType.ObjectRequiredProperty:
       return { problem: "missing required field", hint: "add it" };
     case ValueErrorType.String:
@@ -27,7 +30,10 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
     case ValueErrorType.Boolean:
       return { problem: `expected true or false, found ${found}` };
     case ValueErrorType.Integer:
-      return { problem: `expected a whole number, found ${found}`, hint: typeof error.value === "string" ? "write the number without quotes" : undefined };
+      return {
+        problem: `expected a whole number, found ${found}`,
+        hint: typeof error.value === "string" ? "write the number without quotes" : undefined,
+      };
     case ValueErrorType.IntegerMinimum:
       return { problem: `must be at least ${error.schema.minimum}` };
     case ValueErrorType.IntegerMaximum:
@@ -37,7 +43,10 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
     case ValueErrorType.ArrayMinItems:
       return { problem: "must not be an empty list", hint: arrayHint(error) };
     case ValueErrorType.Object:
-      return { problem: `expected a mapping of fields, found ${found}`, hint: "indent its fields below it" };
+      return {
+        problem: `expected a mapping of fields, found ${found}`,
+        hint: "indent its fields below it",
+      };
     case ValueErrorType.Union:
       return describeUnion(error, found);
     default:
@@ -59,12 +68,14 @@ function describeUnion(error: ValueError, found: string): SchemaProblem {
 
 function stringHint(error: ValueError): string | undefined {
   if (error.path.endsWith("/mode")) return 'write the mode in quotes, e.g. mode: "0660"';
-  if (typeof error.value === "number" || typeof error.value === "boolean") return "put the value in quotes";
+  if (typeof error.value === "number" || typeof error.value === "boolean")
+    return "put the value in quotes";
   return undefined;
 }
 
 function arrayHint(error: ValueError): string | undefined {
-  if (error.path.endsWith("/hook")) return 'give the program and its arguments, e.g. hook: ["/usr/libexec/extprov/reprovision"]';
+  if (error.path.endsWith("/hook"))
+    return 'give the program and its arguments, e.g. hook: ["/usr/libexec/extprov/reprovision"]';
   return undefined;
 }
 

@@ -18,7 +18,10 @@ export function parseConnectionString(text: string): DeviceConnection | KeyProbl
     if (part === "") continue;
     const equals = part.indexOf("=");
     if (equals <= 0) {
-      return { problem: "a part of the connection string is not Name=value", hint: "copy it again from the IoT hub" };
+      return {
+        problem: "a part of the connection string is not Name=value",
+        hint: "copy it again from the IoT hub",
+      };
     }
     // The key's own = padding stays with the value: split at the first = only.
     parts.set(part.slice(0, equals).trim(), part.slice(equals + 1).trim());
@@ -36,7 +39,8 @@ export function parseConnectionString(text: string): DeviceConnection | KeyProbl
   }
 
   const checked = checkSymmetricKey(parts.get("SharedAccessKey")!);
-  if ("problem" in checked) return { problem: `SharedAccessKey: ${checked.problem}`, hint: checked.hint };
+  if ("problem" in checked)
+    return { problem: `SharedAccessKey: ${checked.problem}`, hint: checked.hint };
 
   return { hubName: parts.get("HostName")!, deviceId: parts.get("DeviceId")!, key: checked.key };
 }
@@ -50,11 +54,17 @@ function rejectUnsupported(parts: Map<string, string>): KeyProblem | undefined {
   }
 
   if (parts.has("ModuleId")) {
-    return { problem: "this is a module's connection string", hint: "use the device's connection string" };
+    return {
+      problem: "this is a module's connection string",
+      hint: "use the device's connection string",
+    };
   }
 
   if (parts.has("x509")) {
-    return { problem: "X.509 connection strings carry no key", hint: "configure credentials.x509 instead" };
+    return {
+      problem: "X.509 connection strings carry no key",
+      hint: "configure credentials.x509 instead",
+    };
   }
 
   return undefined;

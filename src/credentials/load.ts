@@ -8,7 +8,12 @@ import type { DeviceProvisioningInfo } from "../http/schemas.ts";
 import { parseConnectionString } from "./connection-string.ts";
 import { checkSecretFile, readSecretFile, type SecretFileRules } from "./secret-file.ts";
 import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
-import { checkX509Identity, parseCertificatePem, parsePrivateKeyPem, x509Warnings } from "./x509.ts";
+import {
+  checkX509Identity,
+  parseCertificatePem,
+  parsePrivateKeyPem,
+  x509Warnings,
+} from "./x509.ts";
 
 export interface LoadedIdentity {
   info: DeviceProvisioningInfo;
@@ -52,13 +57,23 @@ function loadCredential(config: Config, rules: SecretFileRules): Credential {
   }
 
   if (spec.kind === "symmetric-key") {
-    const key = orFail(checkSymmetricKey(readSecret(spec.key, config, rules)), config.file, spec.key.field, fileOf(spec.key));
+    const key = orFail(
+      checkSymmetricKey(readSecret(spec.key, config, rules)),
+      config.file,
+      spec.key.field,
+      fileOf(spec.key),
+    );
     return { credentials: { authType: "symmetric-key", source: "payload", key: key.key } };
   }
 
   if (spec.kind === "connection-string") {
     const text = readSecret(spec.value, config, rules);
-    const connection = orFail(parseConnectionString(text), config.file, spec.value.field, fileOf(spec.value));
+    const connection = orFail(
+      parseConnectionString(text),
+      config.file,
+      spec.value.field,
+      fileOf(spec.value),
+    );
     return {
       credentials: { authType: "symmetric-key", source: "payload", key: connection.key },
       hubName: connection.hubName,
@@ -68,21 +83,44 @@ function loadCredential(config: Config, rules: SecretFileRules): Credential {
 
   if (spec.source === "hsm") {
     return {
-      credentials: { authType: "x509", source: "hsm", identityCert: spec.certificate, identityPrivateKey: spec.privateKey },
+      credentials: {
+        authType: "x509",
+        source: "hsm",
+        identityCert: spec.certificate,
+        identityPrivateKey: spec.privateKey,
+      },
     };
   }
 
   return loadX509Payload(spec.certificate, spec.privateKey, config, rules);
 }
 
-function loadX509Payload(certificateFile: string, keyFile: string, config: Config, rules: SecretFileRules): Credential {
+function loadX509Payload(
+  certificateFile: string,
+  keyFile: string,
+  config: Config,
+  rules: SecretFileRules,
+): Credential {
   const certField = "/credentials/x509/certificate";
   const keyField = "/credentials/x509/privateKey";
 
   // A certificate is public, but one others could replace would pair with their key.
-  const certText = readSecretFile(certificateFile, certField, { ...rules, allowInsecure: true }).toString("utf8");
-  const certificate = orFail(parseCertificatePem(certText), config.file, certField, certificateFile);
-  const key = orFail(parsePrivateKeyPem(readSecretFile(keyFile, keyField, rules).toString("utf8")), config.file, keyField, keyFile);
+  const certText = readSecretFile(certificateFile, certField, {
+    ...rules,
+    allowInsecure: true,
+  }).toString("utf8");
+  const certificate = orFail(
+    parseCertificatePem(certText),
+    config.file,
+    certField,
+    certificateFile,
+  );
+  const key = orFail(
+    parsePrivateKeyPem(readSecretFile(keyFile, keyField, rules).toString("utf8")),
+    config.file,
+    keyField,
+    keyFile,
+  );
   const identity = orFail(
     checkX509Identity(certificate.certificates, certificate.pem, key.key, key.pem),
     config.file,
@@ -129,11 +167,15 @@ function pick(
     new ConfigErrors([new ConfigError(config.file, `/device/${field}`, problem, hint)]);
 
   if (configured !== undefined && fromCredential !== undefined && configured !== fromCredential) {
-    throw fail("differs from the connection string", "remove it from the device section, or make them equal");
+    throw fail(
+      "differs from the connection string",
+      "remove it from the device section, or make them equal",
+    );
   }
 
   const value = configured ?? fromCredential ?? fallback;
-  if (value === undefined || value === "") throw fail("missing required field", `add device.${field}`);
+  if (value === undefined || value === "")
+    throw fail("missing required field", `add device.${field}`);
 
   const problem = field === "hubName" ? checkHubName(value) : checkDeviceId(value);
   if (problem) throw fail(problem.problem, problem.hint);
@@ -143,11 +185,18 @@ function pick(
 
 /** iotedged connects to `hubName` as a host, so it is the hub's full host name. */
 function checkHubName(name: string): KeyProblem | undefined {
-  if (/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
+  if (
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(
+      name,
+    )
+  ) {
     return undefined;
   }
 
-  return { problem: "is not a host name", hint: "give the hub's host name, e.g. myhub.azure-devices.net" };
+  return {
+    problem: "is not a host name",
+    hint: "give the hub's host name, e.g. myhub.azure-devices.net",
+  };
 }
 
 /** IoT Hub device ids: up to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ' */
@@ -160,7 +209,12 @@ function checkDeviceId(id: string): KeyProblem | undefined {
   };
 }
 
-function orFail<T extends object>(result: T | KeyProblem, file: string, field: string, path?: string): T {
+function orFail<T extends object>(
+  result: T | KeyProblem,
+  file: string,
+  field: string,
+  path?: string,
+): T {
   if (!("problem" in result)) return result;
 
   const where = path ? `${path}: ` : "";

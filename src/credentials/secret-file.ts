@@ -22,7 +22,10 @@ export function readSecretFile(path: string, field: string, rules: SecretFileRul
   const fail = failureFor(path, field, rules);
   const stats = checkSecretFile(path, field, rules);
   if (stats.size > maxSecretBytes) {
-    throw fail(`is ${stats.size} bytes, too large for a key or certificate (limit ${maxSecretBytes})`, "point it at the file that holds the secret");
+    throw fail(
+      `is ${stats.size} bytes, too large for a key or certificate (limit ${maxSecretBytes})`,
+      "point it at the file that holds the secret",
+    );
   }
 
   let bytes: Buffer;
@@ -50,13 +53,15 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
     throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
   }
 
-  if (!stats.isFile()) throw fail("is not a regular file", "point it at the file that holds the secret");
+  if (!stats.isFile())
+    throw fail("is not a regular file", "point it at the file that holds the secret");
   if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
   return stats;
 }
 
 function failureFor(path: string, field: string, rules: SecretFileRules) {
-  return (problem: string, hint?: string) => new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
+  return (problem: string, hint?: string) =>
+    new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
 }
 
 function checkOwnership(
@@ -68,7 +73,10 @@ function checkOwnership(
   const octal = (mode & 0o7777).toString(8).padStart(4, "0");
 
   if ((mode & 0o007) !== 0) {
-    throw fail(`mode ${octal} lets every user on the device use it`, "chmod 0600 it (or set security.allowInsecureSecretFiles on file systems without modes)");
+    throw fail(
+      `mode ${octal} lets every user on the device use it`,
+      "chmod 0600 it (or set security.allowInsecureSecretFiles on file systems without modes)",
+    );
   }
 
   if ((mode & 0o020) !== 0) {
@@ -76,13 +84,17 @@ function checkOwnership(
   }
 
   if (!rules.trustedOwners.includes(uid)) {
-    throw fail(`is owned by uid ${uid}, who could change or replace it`, "chown it to root or to the user extprov runs as");
+    throw fail(
+      `is owned by uid ${uid}, who could change or replace it`,
+      "chown it to root or to the user extprov runs as",
+    );
   }
 }
 
 function describeOpenError(code: string | undefined): [string, string?] {
   if (code === "ENOENT") return ["does not exist", "check the path, or create the file"];
-  if (code === "EACCES") return ["cannot be read by this user", "make it readable by the user extprov runs as"];
+  if (code === "EACCES")
+    return ["cannot be read by this user", "make it readable by the user extprov runs as"];
   if (code === "ELOOP") return ["is a symbolic link loop", "point it at the real file"];
   return [`cannot be read (${code})`];
 }

@@ -16,9 +16,13 @@ export interface KeyProblem {
 export function checkSymmetricKey(text: string): { key: string } | KeyProblem {
   const key = text.trim();
 
-  if (key === "") return { problem: "the key is empty", hint: "paste the device's primary key from the IoT hub" };
+  if (key === "")
+    return { problem: "the key is empty", hint: "paste the device's primary key from the IoT hub" };
   if (/\s/.test(key)) {
-    return { problem: "the key contains white space", hint: "put the key on one line without spaces" };
+    return {
+      problem: "the key contains white space",
+      hint: "put the key on one line without spaces",
+    };
   }
 
   if (/[-_]/.test(key) && /^[A-Za-z0-9_-]+=*$/.test(key)) {

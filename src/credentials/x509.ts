@@ -19,7 +19,9 @@ const certificateBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICAT
 const privateKeyBlock = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----/;
 
 /** Parses a certificate PEM: the identity certificate first, then optional chain certificates. */
-export function parseCertificatePem(text: string): { certificates: X509Certificate[]; pem: string } | KeyProblem {
+export function parseCertificatePem(
+  text: string,
+): { certificates: X509Certificate[]; pem: string } | KeyProblem {
   const pem = normalizePem(text);
   const blocks = pem.match(certificateBlock) ?? [];
 
@@ -35,7 +37,10 @@ export function parseCertificatePem(text: string): { certificates: X509Certifica
     try {
       certificates.push(new X509Certificate(block));
     } catch {
-      return { problem: `certificate ${index + 1} in the file cannot be parsed`, hint: "check the file is an unmodified PEM certificate" };
+      return {
+        problem: `certificate ${index + 1} in the file cannot be parsed`,
+        hint: "check the file is an unmodified PEM certificate",
+      };
     }
   }
 
@@ -48,7 +53,10 @@ export function parsePrivateKeyPem(text: string): { key: KeyObject; pem: string 
   const kind = pem.match(privateKeyBlock)?.[1];
 
   if (kind === undefined) {
-    return { problem: "holds no PEM private key", hint: "give the identity certificate's private key in PEM form" };
+    return {
+      problem: "holds no PEM private key",
+      hint: "give the identity certificate's private key in PEM form",
+    };
   }
 
   if (kind === "ENCRYPTED PRIVATE KEY" || /Proc-Type: 4,ENCRYPTED/.test(pem)) {
@@ -61,7 +69,10 @@ export function parsePrivateKeyPem(text: string): { key: KeyObject; pem: string 
   try {
     return { key: createPrivateKey({ key: pem, format: "pem" }), pem };
   } catch {
-    return { problem: "the private key cannot be parsed", hint: "check the file is an unmodified PEM private key" };
+    return {
+      problem: "the private key cannot be parsed",
+      hint: "check the file is an unmodified PEM private key",
+    };
   }
 }
 
@@ -104,15 +115,21 @@ export function x509Warnings(identity: X509Identity, deviceId: string, now = new
   const warnings: string[] = [];
 
   if (identity.notAfter < now) {
-    warnings.push(`the identity certificate expired on ${identity.notAfter.toISOString()}; the IoT hub will refuse it`);
+    warnings.push(
+      `the identity certificate expired on ${identity.notAfter.toISOString()}; the IoT hub will refuse it`,
+    );
   }
 
   if (identity.notBefore > now) {
-    warnings.push(`the identity certificate is valid only from ${identity.notBefore.toISOString()}; check the device clock`);
+    warnings.push(
+      `the identity certificate is valid only from ${identity.notBefore.toISOString()}; check the device clock`,
+    );
   }
 
   if (identity.commonName !== deviceId) {
-    warnings.push("the identity certificate's subject CN differs from the device id; the IoT hub expects them equal");
+    warnings.push(
+      "the identity certificate's subject CN differs from the device id; the IoT hub expects them equal",
+    );
   }
 
   return warnings;

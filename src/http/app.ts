@@ -33,18 +33,31 @@ function answerError(code: string | number, error: unknown, request: Request): R
   if (code === "VALIDATION" || code === "PARSE") return answerBadQuery(request.url);
 
   // Any other failure is ours: say so without detail; the log has the cause.
-  const status = typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
-  return errorResponse(status >= 400 && status < 600 ? status : 500, "the endpoint could not answer this request");
+  const status =
+    typeof (error as { status?: unknown }).status === "number"
+      ? (error as { status: number }).status
+      : 500;
+  return errorResponse(
+    status >= 400 && status < 600 ? status : 500,
+    "the endpoint could not answer this request",
+  );
 }
 
 function answerNotFound(method: string, path: string): Response {
   const allowed = allowedMethods[path];
 
   if (allowed) {
-    return errorResponse(405, `${quoteRequestText(method)} is not allowed on ${path}; use ${allowed}`, { allow: allowed });
+    return errorResponse(
+      405,
+      `${quoteRequestText(method)} is not allowed on ${path}; use ${allowed}`,
+      { allow: allowed },
+    );
   }
 
-  return errorResponse(404, `no such path: ${quoteRequestText(path)}; this endpoint serves GET /device/provisioninginformation and GET or POST /device/reprovision`);
+  return errorResponse(
+    404,
+    `no such path: ${quoteRequestText(path)}; this endpoint serves GET /device/provisioninginformation and GET or POST /device/reprovision`,
+  );
 }
 
 function answerBadQuery(url: string): Response {

@@ -6,8 +6,15 @@
 const jsonHeaders = { "content-type": "application/json" };
 
 /** An `ErrorResponse` body with `status`; `headers` adds e.g. `allow` for a 405. */
-export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ message }), { status, headers: { ...jsonHeaders, ...headers } });
+export function errorResponse(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ message }), {
+    status,
+    headers: { ...jsonHeaders, ...headers },
+  });
 }
 
 /** Makes text from a request safe to repeat in a message: printable and short. */

@@ -6,7 +6,12 @@ import type { Server } from "bun";
 import type { Config } from "../config/load.ts";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
-import { bindUnixSocket, removeSocket, type BoundSocket, type SocketOwnership } from "../socket/bind.ts";
+import {
+  bindUnixSocket,
+  removeSocket,
+  type BoundSocket,
+  type SocketOwnership,
+} from "../socket/bind.ts";
 import { prepareSocketPath } from "../socket/path.ts";
 import { watchSocket } from "../socket/watch.ts";
 import { errorResponse, quoteRequestText } from "./errors.ts";
@@ -43,23 +48,34 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
   const fetch = loggedHandler(app);
 
   if (config.listen.kind === "unix") {
-    const socket = bindUnixSocket(config.listen.path, ownership!, (path) => serve({ unix: path }, fetch));
+    const socket = bindUnixSocket(config.listen.path, ownership!, (path) =>
+      serve({ unix: path }, fetch),
+    );
     return unixEndpoint(socket);
   }
 
   const { hostname, port, allowNonLoopback } = config.listen;
   if (!isLoopback(hostname)) {
     if (!allowNonLoopback) {
-      throw new ListenError(`${hostname} is not a loopback address: other machines could ask for the device's credentials`, "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device");
+      throw new ListenError(
+        `${hostname} is not a loopback address: other machines could ask for the device's credentials`,
+        "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
+      );
     }
-    log.warn("listening beyond loopback", { endpoint: `${hostname}:${port}`, reason: "listen.allowNonLoopback is set" });
+    log.warn("listening beyond loopback", {
+      endpoint: `${hostname}:${port}`,
+      reason: "listen.allowNonLoopback is set",
+    });
   }
 
   let server: Server<undefined>;
   try {
     server = serve({ hostname, port }, fetch);
   } catch (error) {
-    throw new ListenError(`cannot listen on ${hostname}:${port}: ${(error as Error).message}`, "choose a free port");
+    throw new ListenError(
+      `cannot listen on ${hostname}:${port}: ${(error as Error).message}`,
+      "choose a free port",
+    );
   }
 
   return {
@@ -100,7 +116,9 @@ async function drain(server: Server<undefined>, overdue?: () => Promise<void>): 
 
 function within(promise: Promise<boolean>, milliseconds: number): Promise<boolean> {
   let timer: Timer | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), milliseconds)));
+  const timeout = new Promise<boolean>(
+    (resolve) => (timer = setTimeout(() => resolve(false), milliseconds)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 

@@ -18,7 +18,9 @@ export const Credentials = Type.Object({
   source: Type.Union([Type.Literal("payload"), Type.Literal("hsm")]),
   key: Type.Optional(Type.String({ description: "base64 symmetric key" })),
   identityCert: Type.Optional(Type.String({ description: "base64 of PEM, or a path for hsm" })),
-  identityPrivateKey: Type.Optional(Type.String({ description: "base64 of PEM, or a path for hsm" })),
+  identityPrivateKey: Type.Optional(
+    Type.String({ description: "base64 of PEM, or a path for hsm" }),
+  ),
 });
 
 export const DeviceProvisioningInfo = Type.Object({

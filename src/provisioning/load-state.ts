@@ -32,7 +32,10 @@ export function loadState(source: ConfigSource): LoadedState {
 /** The configuration alone, credentials unread: for `probe`, which only needs the endpoint. */
 export function loadConfigFrom(source: ConfigSource): Config {
   if (source.kind === "file") return loadConfig(source.path);
-  return { ...resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd()), embedded: true };
+  return {
+    ...resolveConfig("<built-in demo>", structuredClone(demoDocument), process.cwd()),
+    embedded: true,
+  };
 }
 
 export function describeSource(source: ConfigSource): string {

@@ -36,14 +36,22 @@ export function secretsOf(info: DeviceProvisioningInfo): string[] {
   const { credentials } = info;
   if (credentials.source !== "payload") return [];
 
-  const encoded = [credentials.key, credentials.identityCert, credentials.identityPrivateKey].filter(
-    (value): value is string => value !== undefined,
-  );
+  const encoded = [
+    credentials.key,
+    credentials.identityCert,
+    credentials.identityPrivateKey,
+  ].filter((value): value is string => value !== undefined);
   const privateKeyLines = credentials.identityPrivateKey
-    ? Buffer.from(credentials.identityPrivateKey, "base64").toString("utf8").split("\n").filter((line) => !line.startsWith("-----"))
+    ? Buffer.from(credentials.identityPrivateKey, "base64")
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => !line.startsWith("-----"))
     : [];
 
-  return [...encoded, ...privateKeyLines.map((line) => line.trim()).filter((line) => line.length >= 16)];
+  return [
+    ...encoded,
+    ...privateKeyLines.map((line) => line.trim()).filter((line) => line.length >= 16),
+  ];
 }
 
 /** The answer with every secret replaced by its length and a short fingerprint. */

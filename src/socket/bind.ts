@@ -46,7 +46,10 @@ export function bindUnixSocket(
     server = listen(privatePath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ListenError(`cannot listen on ${path} (${code ?? (error as Error).message})`, fileSystemHint(code));
+    throw new ListenError(
+      `cannot listen on ${path} (${code ?? (error as Error).message})`,
+      fileSystemHint(code),
+    );
   } finally {
     process.umask(previousUmask);
   }
@@ -71,7 +74,9 @@ function publish(privatePath: string, path: string): Stats {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const hint =
-      code === "EEXIST" ? "another file appeared there while extprov started; extprov leaves it alone" : fileSystemHint(code);
+      code === "EEXIST"
+        ? "another file appeared there while extprov started; extprov leaves it alone"
+        : fileSystemHint(code);
     throw new ListenError(`cannot put the socket at ${path} (${code})`, hint);
   }
 
@@ -90,7 +95,11 @@ export function removeSocket(socket: BoundSocket): void {
     if (code === "ENOENT") return;
 
     // After dropping root, the socket's folder may not be writable by the service user.
-    log.warn("socket left in place", { socket: socket.path, reason: `cannot remove it (${code}); the next start replaces it`, hint: "make the socket folder writable by the service user" });
+    log.warn("socket left in place", {
+      socket: socket.path,
+      reason: `cannot remove it (${code}); the next start replaces it`,
+      hint: "make the socket folder writable by the service user",
+    });
   }
 }
 
@@ -111,7 +120,12 @@ function verifyOwnership(path: string, expected: SocketOwnership): void {
   const stats = lstatSync(path);
   const mode = stats.mode & 0o7777;
 
-  if (!stats.isSocket() || stats.uid !== expected.uid || stats.gid !== expected.gid || mode !== expected.mode) {
+  if (
+    !stats.isSocket() ||
+    stats.uid !== expected.uid ||
+    stats.gid !== expected.gid ||
+    mode !== expected.mode
+  ) {
     throw new ListenError(
       `the socket came out as uid ${stats.uid} gid ${stats.gid} mode ${octal(mode)}, not uid ${expected.uid} gid ${expected.gid} mode ${octal(expected.mode)}`,
       "the file system may not keep owners or modes (e.g. a FUSE or vfat mount); put the socket on tmpfs such as /run",

@@ -5,7 +5,12 @@
 import type { Config } from "../config/load.ts";
 import { ConfigError } from "../errors.ts";
 import { log } from "../log.ts";
-import { resolveGid, resolveUid, systemAccountFiles, type AccountFiles } from "../system/accounts.ts";
+import {
+  resolveGid,
+  resolveUid,
+  systemAccountFiles,
+  type AccountFiles,
+} from "../system/accounts.ts";
 import type { Identity } from "../system/privileges.ts";
 import { octal, type SocketOwnership } from "./bind.ts";
 
@@ -15,17 +20,28 @@ export function resolveSocketOwnership(
   service: Identity,
   files: AccountFiles = systemAccountFiles,
 ): SocketOwnership {
-  if (config.listen.kind !== "unix") throw new Error("socket ownership applies to unix endpoints only");
+  if (config.listen.kind !== "unix")
+    throw new Error("socket ownership applies to unix endpoints only");
   const { owner, group, mode } = config.listen;
 
   const uid = owner === undefined ? service.uid : resolveUid(owner, files);
   if (uid === undefined) {
-    throw new ConfigError(config.file, "/listen/socket/owner", "no such user on this system", "create the user, or give a numeric uid");
+    throw new ConfigError(
+      config.file,
+      "/listen/socket/owner",
+      "no such user on this system",
+      "create the user, or give a numeric uid",
+    );
   }
 
   const gid = group === undefined ? service.gid : resolveGid(group, files);
   if (gid === undefined) {
-    throw new ConfigError(config.file, "/listen/socket/group", "no such group on this system", "create the group (install.sh creates iotedge), or give a numeric gid");
+    throw new ConfigError(
+      config.file,
+      "/listen/socket/group",
+      "no such group on this system",
+      "create the group (install.sh creates iotedge), or give a numeric gid",
+    );
   }
 
   checkWorldAccess(config, mode);
@@ -58,5 +74,8 @@ function checkWorldAccess(config: Config, mode: number): void {
     );
   }
 
-  log.warn("socket open to every user", { mode: octal(mode), reason: "security.allowWorldAccessibleSocket is set" });
+  log.warn("socket open to every user", {
+    mode: octal(mode),
+    reason: "security.allowWorldAccessibleSocket is set",
+  });
 }

@@ -16,7 +16,10 @@ export async function prepareSocketPath(path: string): Promise<void> {
   if (!existing) return;
 
   if (existing.isSymbolicLink()) {
-    throw new ListenError(`${path} is a symbolic link`, "extprov never follows or deletes it; remove it yourself if it is not needed");
+    throw new ListenError(
+      `${path} is a symbolic link`,
+      "extprov never follows or deletes it; remove it yourself if it is not needed",
+    );
   }
 
   if (existing.isDirectory()) {
@@ -27,7 +30,10 @@ export async function prepareSocketPath(path: string): Promise<void> {
   }
 
   if (!existing.isSocket()) {
-    throw new ListenError(`${path} exists and is not a socket`, "extprov never deletes it; move it away or choose another listen.endpoint");
+    throw new ListenError(
+      `${path} exists and is not a socket`,
+      "extprov never deletes it; move it away or choose another listen.endpoint",
+    );
   }
 
   await removeIfStale(path);
@@ -42,7 +48,10 @@ function prepareParent(folder: string): void {
       mkdirSync(folder, { recursive: true, mode: 0o755 });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new ListenError(`cannot create the socket folder ${folder} (${code})`, fileSystemHint(code));
+      throw new ListenError(
+        `cannot create the socket folder ${folder} (${code})`,
+        fileSystemHint(code),
+      );
     }
     log.info("created socket folder", { path: folder, mode: "0755" });
     return;
@@ -62,8 +71,10 @@ function prepareParent(folder: string): void {
 
 /** What to do when the file system will not take the socket or its folder. */
 export function fileSystemHint(code: string | undefined): string {
-  if (code === "EROFS") return "the file system is read-only; put the socket on a writable tmpfs such as /run";
-  if (code === "ENOSPC") return "the file system is full (no free blocks or inodes); free some, or put the socket on /run";
+  if (code === "EROFS")
+    return "the file system is read-only; put the socket on a writable tmpfs such as /run";
+  if (code === "ENOSPC")
+    return "the file system is full (no free blocks or inodes); free some, or put the socket on /run";
   return "check that the folder is writable by this user";
 }
 
@@ -71,11 +82,17 @@ async function removeIfStale(path: string): Promise<void> {
   const answer = await probeSocket(path);
 
   if (answer === "live") {
-    throw new ListenError(`another server is listening on ${path}`, "stop it first, or choose another listen.endpoint");
+    throw new ListenError(
+      `another server is listening on ${path}`,
+      "stop it first, or choose another listen.endpoint",
+    );
   }
 
   if (answer === "denied") {
-    throw new ListenError(`${path} exists and this user cannot connect to it to tell whether it is in use`, "stop the other server, or remove the socket as root");
+    throw new ListenError(
+      `${path} exists and this user cannot connect to it to tell whether it is in use`,
+      "stop the other server, or remove the socket as root",
+    );
   }
 
   unlinkSync(path);
@@ -114,6 +131,9 @@ function orMissing<T>(path: string, look: () => T): T | undefined {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return undefined;
-    throw new ListenError(`cannot inspect ${path} (${code})`, "run extprov as a user that can reach the socket folder");
+    throw new ListenError(
+      `cannot inspect ${path} (${code})`,
+      "run extprov as a user that can reach the socket folder",
+    );
   }
 }

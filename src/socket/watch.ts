@@ -30,7 +30,9 @@ function describeLoss(socket: BoundSocket): string | undefined {
     stats = lstatSync(socket.path);
   } catch (error) {
     // Only a missing file is a loss; a look that fails for another reason proves nothing.
-    return (error as NodeJS.ErrnoException).code === "ENOENT" ? "the socket file was removed" : undefined;
+    return (error as NodeJS.ErrnoException).code === "ENOENT"
+      ? "the socket file was removed"
+      : undefined;
   }
 
   if (!stats.isSocket() || stats.ino !== socket.inode || stats.dev !== socket.device) {

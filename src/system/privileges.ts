@@ -14,20 +14,38 @@ export interface Identity {
 }
 
 /** The user and group to serve as: `runAs` if configured, otherwise the current ones. */
-export function resolveServiceIdentity(config: Config, files: AccountFiles = systemAccountFiles): Identity {
+export function resolveServiceIdentity(
+  config: Config,
+  files: AccountFiles = systemAccountFiles,
+): Identity {
   if (!config.runAs) return { uid: process.geteuid!(), gid: process.getegid!() };
 
   const { user, group } = config.runAs;
   const account = findUser(user, files);
   const uid = typeof user === "number" ? user : account?.uid;
   if (uid === undefined) {
-    throw new ConfigError(config.file, "/runAs/user", "no such user on this system", "create it (install.sh does), or give a numeric uid");
+    throw new ConfigError(
+      config.file,
+      "/runAs/user",
+      "no such user on this system",
+      "create it (install.sh does), or give a numeric uid",
+    );
   }
 
-  const gid = group === undefined ? account?.gid : typeof group === "number" ? group : findGroup(group, files)?.gid;
+  const gid =
+    group === undefined
+      ? account?.gid
+      : typeof group === "number"
+        ? group
+        : findGroup(group, files)?.gid;
   if (gid === undefined) {
     const field = group === undefined ? "/runAs/user" : "/runAs/group";
-    throw new ConfigError(config.file, field, "cannot tell which group to run as", "give runAs.group, by name or number");
+    throw new ConfigError(
+      config.file,
+      field,
+      "cannot tell which group to run as",
+      "give runAs.group, by name or number",
+    );
   }
 
   return { uid, gid, name: account?.name };
@@ -60,7 +78,10 @@ export function asServiceUser<T>(service: Identity, work: () => T): T {
 /** Switches to `service` for good; supplementary groups are dropped to its one group. */
 export function dropPrivileges(service: Identity): void {
   if (process.geteuid!() !== 0) {
-    throw new ListenError(`only root can switch to uid ${service.uid}`, "start extprov as root, or remove runAs to serve as the current user");
+    throw new ListenError(
+      `only root can switch to uid ${service.uid}`,
+      "start extprov as root, or remove runAs to serve as the current user",
+    );
   }
 
   process.setgroups!([service.gid]);

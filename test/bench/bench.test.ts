@@ -24,6 +24,8 @@ test("bench/run.ts --quick measures all four servers and reports every column", 
   for (const server of ["extprov", "bare Bun.serve", "plain Elysia", "node:http"]) {
     expect(output.match(new RegExp(`^\\| ${server} \\|`, "gm"))?.length).toBe(2);
   }
-  expect(output).toMatch(/Reload \(SIGHUP .*\) under 16-connection load: median [\d.]+ ms over 2 reloads; 0 failed of \d+ requests/);
+  expect(output).toMatch(
+    /Reload \(SIGHUP .*\) under 16-connection load: median [\d.]+ ms over 2 reloads; 0 failed of \d+ requests/,
+  );
   expect(output).toContain("Load generator saturation");
 }, 300_000);

@@ -127,11 +127,21 @@ describe("glibc executables", () => {
     test(`${name} tells systemd it is ready through NOTIFY_SOCKET with bun:ffi`, async () => {
       const t = target(name);
       const cwd = tempDir();
-      using listener = await notifyListener(cwd, join(cwd, "notify.sock"), join(cwd, "run", "external.sock"));
+      using listener = await notifyListener(
+        cwd,
+        join(cwd, "notify.sock"),
+        join(cwd, "run", "external.sock"),
+      );
       const command = runnerFor(t, executable(t));
       const env = { NOTIFY_SOCKET: listener.address };
 
-      const server = await startServer({ command, args: ["serve", "--demo"], cwd, env, secrets: [demoAnswer.key] });
+      const server = await startServer({
+        command,
+        args: ["serve", "--demo"],
+        cwd,
+        env,
+        secrets: [demoAnswer.key],
+      });
       const ready = await listener.waitFor("READY");
 
       expect(ready.pid).toBe(server.process.pid!);

@@ -34,10 +34,13 @@ async function listArchive(file: string): Promise<{ mode: string; size: number; 
   const { code, stdout } = await runToEnd(["tar", "-tvzf", file]);
   expect(code).toBe(0);
 
-  return stdout.trim().split("\n").map((line) => {
-    const fields = line.split(/\s+/);
-    return { mode: fields[0]!, size: Number(fields[2]), path: fields.slice(5).join(" ") };
-  });
+  return stdout
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const fields = line.split(/\s+/);
+      return { mode: fields[0]!, size: Number(fields[2]), path: fields.slice(5).join(" ") };
+    });
 }
 
 /** The SHA-256 of one file inside a tar.gz, read without unpacking to disk. */
@@ -58,17 +61,26 @@ function executablesIn(rows: { path: string }[]): string[] {
 describe("dist", () => {
   test("SHA256SUMS lists every file and sha256sum -c accepts it", async () => {
     const sha256sum = requireTool("sha256sum");
-    const files = readdirSync(dist).filter((name) => name !== "SHA256SUMS").sort();
+    const files = readdirSync(dist)
+      .filter((name) => name !== "SHA256SUMS")
+      .sort();
 
     const sums = await Bun.file(join(dist, "SHA256SUMS")).text();
     const check = await runToEnd([sha256sum, "--check", "--strict", "SHA256SUMS"], dist);
 
-    expect(sums.trim().split("\n").map((line) => line.split("  ")[1])).toEqual(files);
+    expect(
+      sums
+        .trim()
+        .split("\n")
+        .map((line) => line.split("  ")[1]),
+    ).toEqual(files);
     expect(check.code).toBe(0);
   });
 
   test("holds one archive per platform, each with its one executable", async () => {
-    const archives = readdirSync(dist).filter((name) => name.endsWith(".tar.gz")).sort();
+    const archives = readdirSync(dist)
+      .filter((name) => name.endsWith(".tar.gz"))
+      .sort();
 
     const x64 = await listArchive(join(dist, `extprov-${version}-linux-x64.tar.gz`));
     const arm64 = await listArchive(join(dist, `extprov-${version}-linux-arm64.tar.gz`));
@@ -78,9 +90,7 @@ describe("dist", () => {
         .map((platform) => `extprov-${version}-${platform}.tar.gz`)
         .sort(),
     );
-    expect(executablesIn(x64)).toEqual([
-      `extprov-${version}-linux-x64/bin/extprov-linux-x64`,
-    ]);
+    expect(executablesIn(x64)).toEqual([`extprov-${version}-linux-x64/bin/extprov-linux-x64`]);
     expect(executablesIn(arm64)).toEqual([
       `extprov-${version}-linux-arm64/bin/extprov-linux-arm64`,
     ]);

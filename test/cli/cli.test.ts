@@ -14,8 +14,24 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["--help"] });
 
     expect(result.code).toBe(0);
-    const texts = ["serve", "check", "reload", "probe", "--config FILE", "--demo", "--pid-file FILE", "--endpoint URL", "--log-format"];
-    for (const text of [...texts, "Exit codes:", "3  the configuration", "5  probe:", "6  reload:"]) {
+    const texts = [
+      "serve",
+      "check",
+      "reload",
+      "probe",
+      "--config FILE",
+      "--demo",
+      "--pid-file FILE",
+      "--endpoint URL",
+      "--log-format",
+    ];
+    for (const text of [
+      ...texts,
+      "Exit codes:",
+      "3  the configuration",
+      "5  probe:",
+      "6  reload:",
+    ]) {
       expect(result.output).toContain(text);
     }
   });
@@ -38,7 +54,9 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["server"] });
 
     expect(result.code).toBe(2);
-    expect(result.output).toContain("unknown command server; choose one of serve, check, reload, probe");
+    expect(result.output).toContain(
+      "unknown command server; choose one of serve, check, reload, probe",
+    );
   });
 
   test("check prints what would be served with the key masked", async () => {
@@ -58,12 +76,17 @@ describe("extprov's command line", () => {
     const key = newSymmetricKey();
     writeHook(folder, "hook.sh", ["true"]);
     const reprovision = { hook: ["hook.sh", "--token", "argument-not-shown"], timeoutSeconds: 30 };
-    const file = writeConfig(folder, symmetricKeyConfig(join(folder, "s.sock"), key, { reprovision }));
+    const file = writeConfig(
+      folder,
+      symmetricKeyConfig(join(folder, "s.sock"), key, { reprovision }),
+    );
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
     expect(result.code).toBe(0);
-    expect(result.output).toContain(`reprovision: hook ${folder}/hook.sh (2 arguments, stopped after 30 s), then a reload`);
+    expect(result.output).toContain(
+      `reprovision: hook ${folder}/hook.sh (2 arguments, stopped after 30 s), then a reload`,
+    );
     expect(result.output).not.toContain("argument-not-shown");
   });
 
@@ -88,16 +111,33 @@ describe("logging", () => {
     await server.waitFor('"event":"request"');
     expect(await server.stop()).toBe(0);
 
-    const events = server.output().trim().split("\n").map((line) => JSON.parse(line));
+    const events = server
+      .output()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     const request = events.find((event) => event.event === "request");
-    expect(Object.keys(request).sort()).toEqual(["event", "level", "method", "ms", "path", "status", "ts"]);
+    expect(Object.keys(request).sort()).toEqual([
+      "event",
+      "level",
+      "method",
+      "ms",
+      "path",
+      "status",
+      "ts",
+    ]);
     expect(events.map((event) => event.event)).toContain("socket ready");
   });
 
   test("under journald, text lines carry syslog priorities instead of a time", async () => {
-    const result = await runExtprov({ args: ["check", "--config", "/nonexistent.yaml"], env: { JOURNAL_STREAM: "8:1234" } });
+    const result = await runExtprov({
+      args: ["check", "--config", "/nonexistent.yaml"],
+      env: { JOURNAL_STREAM: "8:1234" },
+    });
 
-    expect(result.output).toStartWith("<3>error refused to start: /nonexistent.yaml: cannot read the file");
+    expect(result.output).toStartWith(
+      "<3>error refused to start: /nonexistent.yaml: cannot read the file",
+    );
   });
 });
 
@@ -106,10 +146,15 @@ describe("a TCP endpoint", () => {
     const folder = tempDir();
     const key = newSymmetricKey();
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const file = writeConfig(folder, { ...symmetricKeyConfig("", key), listen: { endpoint: `http://127.0.0.1:${port}` } });
+    const file = writeConfig(folder, {
+      ...symmetricKeyConfig("", key),
+      listen: { endpoint: `http://127.0.0.1:${port}` },
+    });
     const server = await startServer({ args: ["serve", "--config", file], secrets: [key] });
 
-    const response = await fetch(`http://127.0.0.1:${port}/device/provisioninginformation?${apiQuery}`);
+    const response = await fetch(
+      `http://127.0.0.1:${port}/device/provisioninginformation?${apiQuery}`,
+    );
 
     expect(response.status).toBe(200);
     expect(((await response.json()) as { credentials: { key: string } }).credentials.key).toBe(key);
@@ -119,7 +164,10 @@ describe("a TCP endpoint", () => {
   test("refuses an address beyond loopback unless listen.allowNonLoopback is set", async () => {
     const folder = tempDir();
     const key = newSymmetricKey();
-    const file = writeConfig(folder, { ...symmetricKeyConfig("", key), listen: { endpoint: "http://0.0.0.0:9999" } });
+    const file = writeConfig(folder, {
+      ...symmetricKeyConfig("", key),
+      listen: { endpoint: "http://0.0.0.0:9999" },
+    });
 
     const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
 

@@ -27,31 +27,53 @@ const cases: ((folder: string) => Case)[] = [
   (folder) => ({
     name: "an unknown field, with the allowed ones",
     document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), lisen: {} },
-    expected: ["/lisen: unknown field; remove it or check its spelling; allowed here: device, credentials, listen, runAs, security"],
+    expected: [
+      "/lisen: unknown field; remove it or check its spelling; allowed here: device, credentials, listen, runAs, security",
+    ],
   }),
   (folder) => ({
     name: "a key given as a number",
     document: { device, credentials: { symmetricKey: { key: 12345 } }, listen: listen(folder) },
-    expected: ["/credentials/symmetricKey/key: expected a string, found an integer; put the value in quotes"],
+    expected: [
+      "/credentials/symmetricKey/key: expected a string, found an integer; put the value in quotes",
+    ],
   }),
   (folder) => ({
     name: "a mode written without quotes",
-    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { mode: 660 } } },
-    expected: ['/listen/socket/mode: expected a string, found an integer; write the mode in quotes, e.g. mode: "0660"'],
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { ...listen(folder), socket: { mode: 660 } },
+    },
+    expected: [
+      '/listen/socket/mode: expected a string, found an integer; write the mode in quotes, e.g. mode: "0660"',
+    ],
   }),
   (folder) => ({
     name: "a status the API does not allow",
-    document: { device: { ...device, status: "active" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
-    expected: ["/device/status: expected one of assigned, assigning, disabled, failed, unassigned, found a string"],
+    document: {
+      device: { ...device, status: "active" },
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+    },
+    expected: [
+      "/device/status: expected one of assigned, assigning, disabled, failed, unassigned, found a string",
+    ],
   }),
   (folder) => ({
     name: "no credential",
     document: { device, credentials: {}, listen: listen(folder) },
-    expected: ["/credentials: no credential is configured; keep exactly one of symmetricKey, connectionString, x509"],
+    expected: [
+      "/credentials: no credential is configured; keep exactly one of symmetricKey, connectionString, x509",
+    ],
   }),
   (folder) => ({
     name: "two credentials",
-    document: { device, credentials: { symmetricKey: { key }, connectionString: { value: "x" } }, listen: listen(folder) },
+    document: {
+      device,
+      credentials: { symmetricKey: { key }, connectionString: { value: "x" } },
+      listen: listen(folder),
+    },
     expected: ["/credentials: several credentials are configured (symmetricKey, connectionString)"],
   }),
   (folder) => ({
@@ -61,44 +83,80 @@ const cases: ((folder: string) => Case)[] = [
   }),
   () => ({
     name: "an https endpoint",
-    document: { device, credentials: { symmetricKey: { key } }, listen: { endpoint: "https://127.0.0.1:9999" } },
-    expected: ["/listen/endpoint: unsupported scheme https:; iotedged supports only http and unix for this endpoint"],
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { endpoint: "https://127.0.0.1:9999" },
+    },
+    expected: [
+      "/listen/endpoint: unsupported scheme https:; iotedged supports only http and unix for this endpoint",
+    ],
   }),
   () => ({
     name: "an http endpoint without a port",
-    document: { device, credentials: { symmetricKey: { key } }, listen: { endpoint: "http://127.0.0.1" } },
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { endpoint: "http://127.0.0.1" },
+    },
     expected: ["/listen/endpoint: an http endpoint needs an explicit port"],
   }),
   (folder) => ({
     name: "an hsm symmetric key that is also given a key",
-    document: { device, credentials: { symmetricKey: { source: "hsm", key } }, listen: listen(folder) },
+    document: {
+      device,
+      credentials: { symmetricKey: { source: "hsm", key } },
+      listen: listen(folder),
+    },
     expected: ["/credentials/symmetricKey: source hsm takes no `key` or `file`"],
   }),
   (folder) => ({
     name: "a relative hsm path",
-    document: { device, credentials: { x509: { source: "hsm", certificate: "cert.pem", privateKey: "/k.pem" } }, listen: listen(folder) },
+    document: {
+      device,
+      credentials: { x509: { source: "hsm", certificate: "cert.pem", privateKey: "/k.pem" } },
+      listen: listen(folder),
+    },
     expected: ["/credentials/x509/certificate: must be an absolute path for source hsm"],
   }),
   (folder) => ({
     name: "a missing hub name",
-    document: { device: { deviceId: "d" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    document: {
+      device: { deviceId: "d" },
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+    },
     expected: ["/device/hubName: missing required field; add device.hubName"],
   }),
   (folder) => ({
     name: "a hub name that is not a host name",
-    document: { device: { ...device, hubName: "https://hub" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
-    expected: ["/device/hubName: is not a host name; give the hub's host name, e.g. myhub.azure-devices.net"],
+    document: {
+      device: { ...device, hubName: "https://hub" },
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+    },
+    expected: [
+      "/device/hubName: is not a host name; give the hub's host name, e.g. myhub.azure-devices.net",
+    ],
   }),
   (folder) => ({
     name: "a device id with a space",
-    document: { device: { ...device, deviceId: "my device" }, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+    document: {
+      device: { ...device, deviceId: "my device" },
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+    },
     expected: ["/device/deviceId: is not a valid IoT Hub device id"],
   }),
   (folder) => ({
     name: "a connection string for another device than the device section names",
     document: {
       device: { deviceId: "other" },
-      credentials: { connectionString: { value: `HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=${key}` } },
+      credentials: {
+        connectionString: {
+          value: `HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=${key}`,
+        },
+      },
       listen: listen(folder),
     },
     expected: ["/device/deviceId: differs from the connection string"],
@@ -111,21 +169,37 @@ const cases: ((folder: string) => Case)[] = [
   (folder) => ({
     name: "credentials given as a word instead of a mapping",
     document: { device, credentials: "symmetricKey", listen: listen(folder) },
-    expected: ["/credentials: expected a mapping of fields, found a string; indent its fields below it"],
+    expected: [
+      "/credentials: expected a mapping of fields, found a string; indent its fields below it",
+    ],
   }),
   (folder) => ({
     name: "a negative socket owner",
-    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { owner: -1 } } },
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { ...listen(folder), socket: { owner: -1 } },
+    },
     expected: ["/listen/socket/owner: expected a name or a numeric id, found an integer"],
   }),
   (folder) => ({
     name: "runAs given as a bare user name",
-    document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), runAs: "nobody" },
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+      runAs: "nobody",
+    },
     expected: ["/runAs: expected a mapping of fields, found a string; indent its fields below it"],
   }),
   (folder) => ({
     name: "a security switch written as a string",
-    document: { device, credentials: { symmetricKey: { key } }, listen: listen(folder), security: { allowWorldAccessibleSocket: "yes" } },
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+      security: { allowWorldAccessibleSocket: "yes" },
+    },
     expected: ["/security/allowWorldAccessibleSocket: expected true or false, found a string"],
   }),
   () => ({
@@ -135,13 +209,23 @@ const cases: ((folder: string) => Case)[] = [
   }),
   (folder) => ({
     name: "an X.509 source iotedged does not take",
-    document: { device, credentials: { x509: { source: "tpm", certificate: "/c.pem", privateKey: "/k.pem" } }, listen: listen(folder) },
+    document: {
+      device,
+      credentials: { x509: { source: "tpm", certificate: "/c.pem", privateKey: "/k.pem" } },
+      listen: listen(folder),
+    },
     expected: ["/credentials/x509/source: expected one of payload, hsm, found a string"],
   }),
   (folder) => ({
     name: "a mode with the setuid bit",
-    document: { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket: { mode: "4660" } } },
-    expected: ['/listen/socket/mode: has the wrong form; write an octal mode in quotes, e.g. "0660"'],
+    document: {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { ...listen(folder), socket: { mode: "4660" } },
+    },
+    expected: [
+      '/listen/socket/mode: has the wrong form; write an octal mode in quotes, e.g. "0660"',
+    ],
   }),
   (folder) => ({
     name: "a key left empty (null)",
@@ -187,7 +271,11 @@ describe("a broken configuration", () => {
 
   test("reports every schema problem at once, one line each", async () => {
     const folder = tempDir();
-    const file = writeConfig(folder, { device: { hubName: 1, deviceId: 2 }, credentials: { symmetricKey: { key } }, extra: true });
+    const file = writeConfig(folder, {
+      device: { hubName: 1, deviceId: 2 },
+      credentials: { symmetricKey: { key } },
+      extra: true,
+    });
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
@@ -199,23 +287,35 @@ describe("a broken configuration", () => {
     const result = await runExtprov({ args: ["check", "--config", "/nonexistent/extprov.yaml"] });
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain("/nonexistent/extprov.yaml: cannot read the file (ENOENT); create it from examples/config.yaml");
+    expect(result.output).toContain(
+      "/nonexistent/extprov.yaml: cannot read the file (ENOENT); create it from examples/config.yaml",
+    );
   });
 
   test("a configuration holding an inline key must not be readable by others", async () => {
     const folder = tempDir();
-    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) });
+    const file = writeConfig(folder, {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: listen(folder),
+    });
     chmodSync(file, 0o644);
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain("/credentials/symmetricKey/key: " + file + ": mode 0644 lets every user on the device use it");
+    expect(result.output).toContain(
+      "/credentials/symmetricKey/key: " + file + ": mode 0644 lets every user on the device use it",
+    );
   });
 
   test("JSON is accepted as well as YAML", async () => {
     const folder = tempDir();
-    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) }, "config.json");
+    const file = writeConfig(
+      folder,
+      { device, credentials: { symmetricKey: { key } }, listen: listen(folder) },
+      "config.json",
+    );
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
@@ -226,15 +326,31 @@ describe("a broken configuration", () => {
 
 describe("extprov check", () => {
   const socketCases = [
-    ["an unknown socket owner", { owner: "no-such-user-extprov" }, "/listen/socket/owner: no such user on this system"],
-    ["an unknown socket group", { group: "no-such-group-extprov" }, "/listen/socket/group: no such group on this system"],
-    ["a mode open to every user", { mode: "0666" }, "/listen/socket/mode: mode 0666 lets every user on the device read"],
+    [
+      "an unknown socket owner",
+      { owner: "no-such-user-extprov" },
+      "/listen/socket/owner: no such user on this system",
+    ],
+    [
+      "an unknown socket group",
+      { group: "no-such-group-extprov" },
+      "/listen/socket/group: no such group on this system",
+    ],
+    [
+      "a mode open to every user",
+      { mode: "0666" },
+      "/listen/socket/mode: mode 0666 lets every user on the device read",
+    ],
   ] as const;
 
   for (const [what, socket, message] of socketCases) {
     test(`refuses what serve refuses: ${what}`, async () => {
       const folder = tempDir();
-      const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: { ...listen(folder), socket } });
+      const file = writeConfig(folder, {
+        device,
+        credentials: { symmetricKey: { key } },
+        listen: { ...listen(folder), socket },
+      });
 
       const checked = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
       const served = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
@@ -264,7 +380,9 @@ describe("a configuration path that is not a readable file", () => {
     const result = await checkWithin(file);
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain(`${file}: is not a regular file; pass the configuration file with --config`);
+    expect(result.output).toContain(
+      `${file}: is not a regular file; pass the configuration file with --config`,
+    );
   });
 
   test("a folder is refused as not a regular file", async () => {
@@ -284,35 +402,56 @@ describe("a configuration path that is not a readable file", () => {
     const result = await checkWithin(file);
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain(`${file}: is 1048579 bytes, too large for a configuration (limit 1048576)`);
+    expect(result.output).toContain(
+      `${file}: is 1048579 bytes, too large for a configuration (limit 1048576)`,
+    );
   });
 
   // root reads every file whatever its mode: these run extprov as nobody with setpriv.
   const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 
-  test.skipIf(!isRoot)("one its user cannot read (mode 0000, as a non-root user) says so", async () => {
-    const folder = sharedTempDir();
-    const file = writeConfig(folder, { device, credentials: { symmetricKey: { key } }, listen: listen(folder) });
-    chownSync(file, 65534, 65534);
-    chmodSync(file, 0o000);
+  test.skipIf(!isRoot)(
+    "one its user cannot read (mode 0000, as a non-root user) says so",
+    async () => {
+      const folder = sharedTempDir();
+      const file = writeConfig(folder, {
+        device,
+        credentials: { symmetricKey: { key } },
+        listen: listen(folder),
+      });
+      chownSync(file, 65534, 65534);
+      chmodSync(file, 0o000);
 
-    const result = await checkWithin(file, asNobody);
+      const result = await checkWithin(file, asNobody);
 
-    expect(result.code).toBe(3);
-    expect(result.output).toContain(`${file}: cannot read the file (EACCES); run extprov as a user that can read it`);
-    expect(result.output.match(/refused to start/g)?.length).toBe(1);
-  });
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(
+        `${file}: cannot read the file (EACCES); run extprov as a user that can read it`,
+      );
+      expect(result.output.match(/refused to start/g)?.length).toBe(1);
+    },
+  );
 
-  test.skipIf(!isRoot)("a key file its user cannot read (mode 0000, as a non-root user) names the field", async () => {
-    const folder = sharedTempDir();
-    const keyFile = writeSecret(folder, "device.key", key, 0o000);
-    chownSync(keyFile, 65534, 65534);
-    const file = writeConfig(folder, { device, credentials: { symmetricKey: { file: keyFile } }, listen: listen(folder) }, "config.yaml", 0o644);
+  test.skipIf(!isRoot)(
+    "a key file its user cannot read (mode 0000, as a non-root user) names the field",
+    async () => {
+      const folder = sharedTempDir();
+      const keyFile = writeSecret(folder, "device.key", key, 0o000);
+      chownSync(keyFile, 65534, 65534);
+      const file = writeConfig(
+        folder,
+        { device, credentials: { symmetricKey: { file: keyFile } }, listen: listen(folder) },
+        "config.yaml",
+        0o644,
+      );
 
-    const result = await checkWithin(file, asNobody);
+      const result = await checkWithin(file, asNobody);
 
-    expect(result.code).toBe(3);
-    expect(result.output).toContain(`${file}: /credentials/symmetricKey/file: ${keyFile}: cannot be read by this user; make it readable by the user extprov runs as`);
-    expect(result.output).not.toContain("    at ");
-  });
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(
+        `${file}: /credentials/symmetricKey/file: ${keyFile}: cannot be read by this user; make it readable by the user extprov runs as`,
+      );
+      expect(result.output).not.toContain("    at ");
+    },
+  );
 });

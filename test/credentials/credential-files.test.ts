@@ -14,7 +14,12 @@ import { tempDir } from "../helpers/temp.ts";
 const device = { hubName: "test-hub.azure-devices.net", deviceId: "cred-device" };
 const isRoot = process.getuid?.() === 0;
 
-async function check(folder: string, credentials: Record<string, unknown>, secrets: string[], extra = {}) {
+async function check(
+  folder: string,
+  credentials: Record<string, unknown>,
+  secrets: string[],
+  extra = {},
+) {
   const file = writeConfig(folder, { device, credentials, ...extra });
   const result = await runExtprov({ args: ["check", "--config", file], secrets });
   return { ...result, file };
@@ -23,7 +28,10 @@ async function check(folder: string, credentials: Record<string, unknown>, secre
 async function checkKeyFile(content: string, mode = 0o600, extra = {}) {
   const folder = tempDir();
   const path = writeSecret(folder, "device.key", content, mode);
-  return { ...(await check(folder, { symmetricKey: { file: path } }, [content.trim()], extra)), path };
+  return {
+    ...(await check(folder, { symmetricKey: { file: path } }, [content.trim()], extra)),
+    path,
+  };
 }
 
 describe("a symmetric key file", () => {
@@ -39,7 +47,9 @@ describe("a symmetric key file", () => {
     const result = await checkKeyFile(newSymmetricKey(), 0o644);
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain(`/credentials/symmetricKey/file: ${result.path}: mode 0644 lets every user on the device use it; chmod 0600 it`);
+    expect(result.output).toContain(
+      `/credentials/symmetricKey/file: ${result.path}: mode 0644 lets every user on the device use it; chmod 0600 it`,
+    );
   });
 
   test("writable by its group is refused", async () => {
@@ -50,7 +60,13 @@ describe("a symmetric key file", () => {
   });
 
   test("readable by every user is accepted with security.allowInsecureSecretFiles, for file systems without modes", async () => {
-    expect((await checkKeyFile(newSymmetricKey(), 0o644, { security: { allowInsecureSecretFiles: true } })).code).toBe(0);
+    expect(
+      (
+        await checkKeyFile(newSymmetricKey(), 0o644, {
+          security: { allowInsecureSecretFiles: true },
+        })
+      ).code,
+    ).toBe(0);
   });
 
   test("that is empty is refused", async () => {
@@ -74,7 +90,9 @@ describe("a symmetric key file", () => {
     mkdirSync(join(folder, "secrets"));
     writeSecret(join(folder, "secrets"), "device.key", key);
 
-    expect((await check(folder, { symmetricKey: { file: "secrets/device.key" } }, [key])).code).toBe(0);
+    expect(
+      (await check(folder, { symmetricKey: { file: "secrets/device.key" } }, [key])).code,
+    ).toBe(0);
   });
 
   test("reached through a symbolic link is accepted, checked by the target's mode", async () => {
@@ -93,7 +111,9 @@ describe("a symmetric key file", () => {
     const result = await check(folder, { symmetricKey: { file: path } }, []);
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain(`${path}: is 1048580 bytes, too large for a key or certificate (limit 1048576)`);
+    expect(result.output).toContain(
+      `${path}: is 1048580 bytes, too large for a key or certificate (limit 1048576)`,
+    );
   });
 
   test("that is a FIFO is refused without being opened", async () => {
@@ -132,10 +152,18 @@ describe("a symmetric key file", () => {
 describe("a symmetric key's encoding", () => {
   const bad = [
     ["not base64", "not-base64!!", "is not valid standard base64"],
-    ["URL-safe base64", "ab-_cd-_ef-_gh-_ij-_kl-_mn-_op-_qr-_st-_uvw=", "is URL-safe base64, which iotedged does not decode"],
+    [
+      "URL-safe base64",
+      "ab-_cd-_ef-_gh-_ij-_kl-_mn-_op-_qr-_st-_uvw=",
+      "is URL-safe base64, which iotedged does not decode",
+    ],
     ["cut short (no padding)", newSymmetricKey().slice(0, -1), "is not valid standard base64"],
     ["broken by a space", "AAAA AAAA", "contains white space"],
-    ["valid base64 of 15 bytes, as a key file cut short", newSymmetricKey().slice(0, 20), "decodes to 15 bytes; IoT Hub device keys are 16 to 64"],
+    [
+      "valid base64 of 15 bytes, as a key file cut short",
+      newSymmetricKey().slice(0, 20),
+      "decodes to 15 bytes; IoT Hub device keys are 16 to 64",
+    ],
     ["valid base64 of 66 bytes", randomBytes(66).toString("base64"), "decodes to 66 bytes"],
   ] as const;
 
@@ -152,10 +180,26 @@ describe("a symmetric key's encoding", () => {
 
 describe("a connection string", () => {
   const bad = [
-    ["missing its key", "HostName=h.azure-devices.net;DeviceId=d", "the connection string has no SharedAccessKey"],
-    ["a hub's service string", `HostName=h.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=${newSymmetricKey()}`, "this is a hub (service) connection string"],
-    ["a module's", `HostName=h.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${newSymmetricKey()}`, "this is a module's connection string"],
-    ["for X.509", "HostName=h.azure-devices.net;DeviceId=d;x509=true", "X.509 connection strings carry no key"],
+    [
+      "missing its key",
+      "HostName=h.azure-devices.net;DeviceId=d",
+      "the connection string has no SharedAccessKey",
+    ],
+    [
+      "a hub's service string",
+      `HostName=h.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=${newSymmetricKey()}`,
+      "this is a hub (service) connection string",
+    ],
+    [
+      "a module's",
+      `HostName=h.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${newSymmetricKey()}`,
+      "this is a module's connection string",
+    ],
+    [
+      "for X.509",
+      "HostName=h.azure-devices.net;DeviceId=d;x509=true",
+      "X.509 connection strings carry no key",
+    ],
     ["not Name=value", "just some text", "is not Name=value"],
   ] as const;
 
@@ -171,7 +215,12 @@ describe("a connection string", () => {
 });
 
 describe("an X.509 payload identity", () => {
-  async function checkPair(certificate: string, privateKey: string, secrets: string[], deviceId = "x509-device") {
+  async function checkPair(
+    certificate: string,
+    privateKey: string,
+    secrets: string[],
+    deviceId = "x509-device",
+  ) {
     const folder = tempDir();
     const file = writeConfig(folder, {
       device: { hubName: device.hubName, deviceId },
@@ -210,12 +259,23 @@ describe("an X.509 payload identity", () => {
   });
 
   test("whose key belongs to the second certificate in the file, not the first, says which", async () => {
-    const issuer = makeCertificate({ commonName: "issuer", algorithm: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] });
+    const issuer = makeCertificate({
+      commonName: "issuer",
+      algorithm: ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    });
     const identity = makeCertificate({ commonName: "x509-device" });
     const folder = tempDir();
-    const certificate = writeSecret(folder, "chain.pem", issuer.certificatePem + identity.certificatePem, 0o644);
+    const certificate = writeSecret(
+      folder,
+      "chain.pem",
+      issuer.certificatePem + identity.certificatePem,
+      0o644,
+    );
 
-    const result = await checkPair(certificate, identity.privateKey, [identity.privateKeyPem, issuer.privateKeyPem]);
+    const result = await checkPair(certificate, identity.privateKey, [
+      identity.privateKeyPem,
+      issuer.privateKeyPem,
+    ]);
 
     expect(result.code).toBe(3);
     expect(result.output).toContain(
@@ -233,7 +293,8 @@ describe("an X.509 payload identity", () => {
     test(`with an empty ${which} file is refused, naming the field`, async () => {
       const files = makeCertificate({ commonName: "x509-device" });
       const empty = writeSecret(tempDir(), "empty.pem", "");
-      const [certificate, privateKey] = which === "certificate" ? [empty, files.privateKey] : [files.certificate, empty];
+      const [certificate, privateKey] =
+        which === "certificate" ? [empty, files.privateKey] : [files.certificate, empty];
 
       const result = await checkPair(certificate, privateKey, [files.privateKeyPem]);
 
@@ -250,7 +311,9 @@ describe("an X.509 payload identity", () => {
     const result = await checkPair(files.certificate, privateKey, [files.privateKeyPem]);
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain(`/credentials/x509/privateKey: ${privateKey}: holds no PEM private key`);
+    expect(result.output).toContain(
+      `/credentials/x509/privateKey: ${privateKey}: holds no PEM private key`,
+    );
   });
 
   test("with an expired certificate is served, with a warning", async () => {
@@ -259,7 +322,9 @@ describe("an X.509 payload identity", () => {
     const result = await checkPair(files.certificate, files.privateKey, [files.privateKeyPem]);
 
     expect(result.code).toBe(0);
-    expect(result.output).toContain("warning: the identity certificate expired on 2021-01-01T00:00:00.000Z");
+    expect(result.output).toContain(
+      "warning: the identity certificate expired on 2021-01-01T00:00:00.000Z",
+    );
   });
 
   test("whose CN differs from the device id is served, with a warning", async () => {
@@ -268,7 +333,9 @@ describe("an X.509 payload identity", () => {
     const result = await checkPair(files.certificate, files.privateKey, [files.privateKeyPem]);
 
     expect(result.code).toBe(0);
-    expect(result.output).toContain("warning: the identity certificate's subject CN differs from the device id");
+    expect(result.output).toContain(
+      "warning: the identity certificate's subject CN differs from the device id",
+    );
   });
 
   test("with CRLF line endings and a chain certificate after it is accepted", async () => {
@@ -288,7 +355,16 @@ describe("an X.509 payload identity", () => {
     const files = makeCertificate({ commonName: "x509-device" });
     const folder = tempDir();
     const encrypted = join(folder, "encrypted.pem");
-    openssl(["pkey", "-in", files.privateKey, "-aes256", "-passout", "pass:secret-pass", "-out", encrypted]);
+    openssl([
+      "pkey",
+      "-in",
+      files.privateKey,
+      "-aes256",
+      "-passout",
+      "pass:secret-pass",
+      "-out",
+      encrypted,
+    ]);
 
     const result = await checkPair(files.certificate, encrypted, [files.privateKeyPem]);
 
@@ -311,10 +387,15 @@ describe("an X.509 payload identity", () => {
     const folder = tempDir();
     const file = writeConfig(folder, {
       device: { hubName: device.hubName },
-      credentials: { x509: { source: "payload", certificate: files.certificate, privateKey: files.privateKey } },
+      credentials: {
+        x509: { source: "payload", certificate: files.certificate, privateKey: files.privateKey },
+      },
     });
 
-    const result = await runExtprov({ args: ["check", "--config", file], secrets: [files.privateKeyPem] });
+    const result = await runExtprov({
+      args: ["check", "--config", file],
+      secrets: [files.privateKeyPem],
+    });
 
     expect(result.code).toBe(0);
     expect(result.output).toContain('"deviceId": "cn-device"');

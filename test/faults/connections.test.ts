@@ -15,12 +15,15 @@ import { countBadInputs, countFaults } from "../helpers/suite-record.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
-const hasPrlimit = Bun.spawnSync(["prlimit", "--version"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
-if (!hasPrlimit) console.warn("descriptor exhaustion test skipped: prlimit (util-linux) is not installed");
+const hasPrlimit =
+  Bun.spawnSync(["prlimit", "--version"], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+if (!hasPrlimit)
+  console.warn("descriptor exhaustion test skipped: prlimit (util-linux) is not installed");
 
 async function status(socket: string): Promise<number> {
   try {
-    return (await fetchUnix(socket, provisioningPath, { signal: AbortSignal.timeout(1_000) })).status;
+    return (await fetchUnix(socket, provisioningPath, { signal: AbortSignal.timeout(1_000) }))
+      .status;
   } catch {
     return 0;
   }
@@ -32,10 +35,16 @@ describe.skipIf(!hasPrlimit)("more connections than file descriptors", () => {
     const socket = join(folder, "external.sock");
     const config = writeConfig(folder, symmetricKeyConfig(socket, key));
     const limit = 64;
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key], wrapper: ["prlimit", `--nofile=${limit}:${limit}`, "--"] });
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key],
+      wrapper: ["prlimit", `--nofile=${limit}:${limit}`, "--"],
+    });
     const pid = server.process.pid;
 
-    const clients: Socket[] = Array.from({ length: 2 * limit }, () => connect(socket).on("error", () => {}));
+    const clients: Socket[] = Array.from({ length: 2 * limit }, () =>
+      connect(socket).on("error", () => {}),
+    );
     countBadInputs(clients.length);
     countFaults();
     const deadline = performance.now() + 10_000;

@@ -4,7 +4,16 @@
  * nothing, deletes nothing, and works once the cause is gone.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
@@ -55,21 +64,31 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
   test("read-only: the start is refused with exit 4, the cause and the fix", async () => {
     const socket = join(tmpfs("ro,size=64k"), "external.sock");
 
-    const result = await runExtprov({ args: ["serve", "--config", configFor(socket)], secrets: [key] });
+    const result = await runExtprov({
+      args: ["serve", "--config", configFor(socket)],
+      secrets: [key],
+    });
 
     expect(result.code).toBe(4);
     expect(result.output).toContain(`cannot listen on ${socket} (EROFS)`);
-    expect(result.output).toContain("the file system is read-only; put the socket on a writable tmpfs such as /run");
+    expect(result.output).toContain(
+      "the file system is read-only; put the socket on a writable tmpfs such as /run",
+    );
     expect(result.output).not.toContain("    at ");
   });
 
   test("read-only, with the socket's folder missing: exit 4 naming the folder, not exit 1", async () => {
     const folder = join(tmpfs("ro,size=64k"), "external");
 
-    const result = await runExtprov({ args: ["serve", "--config", configFor(join(folder, "external.sock"))], secrets: [key] });
+    const result = await runExtprov({
+      args: ["serve", "--config", configFor(join(folder, "external.sock"))],
+      secrets: [key],
+    });
 
     expect(result.code).toBe(4);
-    expect(result.output).toContain(`cannot create the socket folder ${folder} (EROFS); the file system is read-only`);
+    expect(result.output).toContain(
+      `cannot create the socket folder ${folder} (EROFS); the file system is read-only`,
+    );
   });
 
   test("out of inodes: exit 4 with the cause; once two are freed the same start serves", async () => {
@@ -92,7 +111,9 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
     expect(await server.stop()).toBe(0);
     expect(readdirSync(folder).sort()).toEqual([...fillers].sort());
-    expect(fillers.every((name) => readFileSync(join(folder, name), "utf8") === "user data")).toBe(true);
+    expect(fillers.every((name) => readFileSync(join(folder, name), "utf8") === "user data")).toBe(
+      true,
+    );
   });
 
   test("out of blocks but not inodes: the socket needs no data, so extprov serves", async () => {
@@ -100,7 +121,10 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
     expect(() => writeFileSync(join(folder, "filler"), Buffer.alloc(64 * 1024))).toThrow(/ENOSPC/);
     const socket = join(folder, "external.sock");
 
-    const server = await startServer({ args: ["serve", "--config", configFor(socket)], secrets: [key] });
+    const server = await startServer({
+      args: ["serve", "--config", configFor(socket)],
+      secrets: [key],
+    });
 
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
     expect(await server.stop()).toBe(0);
@@ -115,15 +139,24 @@ describe.skipIf(!isRoot)("a socket folder the service user cannot write", () => 
     mkdirSync(socketFolder);
     chownSync(socketFolder, 65534, 65534);
     chmodSync(socketFolder, 0o555);
-    const config = writeConfig(folder, symmetricKeyConfig(join(socketFolder, "external.sock"), key));
+    const config = writeConfig(
+      folder,
+      symmetricKeyConfig(join(socketFolder, "external.sock"), key),
+    );
     chownSync(config, 65534, 65534);
     countFaults();
 
     const wrapper = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
-    const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key], wrapper });
+    const result = await runExtprov({
+      args: ["serve", "--config", config],
+      secrets: [key],
+      wrapper,
+    });
 
     expect(result.code).toBe(4);
-    expect(result.output).toContain(`cannot listen on ${join(socketFolder, "external.sock")} (EACCES)`);
+    expect(result.output).toContain(
+      `cannot listen on ${join(socketFolder, "external.sock")} (EACCES)`,
+    );
     expect(result.output).toContain("check that the folder is writable by this user");
     expect(readdirSync(socketFolder)).toEqual([]);
   });

@@ -34,7 +34,10 @@ describe("a log output that fails", () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
     const config = writeConfig(folder, symmetricKeyConfig(socket, key));
-    const child = Bun.spawn(["sh", "-c", 'exec "$@" 1>&- 2>&-', "sh", ...sourceCommand, "serve", "--config", config], { stdin: "ignore" });
+    const child = Bun.spawn(
+      ["sh", "-c", 'exec "$@" 1>&- 2>&-', "sh", ...sourceCommand, "serve", "--config", config],
+      { stdin: "ignore" },
+    );
     countFaults();
 
     await waitForAnswer(socket);
@@ -55,7 +58,11 @@ describe("a log output that fails", () => {
     // Reader first (non-blocking), so opening the writing end does not wait.
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     const writer = openSync(fifo, constants.O_WRONLY);
-    const child = Bun.spawn([...sourceCommand, "serve", "--config", config], { stdin: "ignore", stdout: writer, stderr: writer });
+    const child = Bun.spawn([...sourceCommand, "serve", "--config", config], {
+      stdin: "ignore",
+      stdout: writer,
+      stderr: writer,
+    });
     closeSync(writer);
 
     let log = "";

@@ -33,7 +33,10 @@ beforeAll(async () => {
     listen: { endpoint: `unix://${socket}`, socket: { mode: "0600" } },
   });
   configText = readFileSync(config, "utf8");
-  server = await startServer({ args: ["serve", "--config", config], secrets: [firstKey, secondKey] });
+  server = await startServer({
+    args: ["serve", "--config", config],
+    secrets: [firstKey, secondKey],
+  });
 });
 
 afterAll(async () => {
@@ -50,11 +53,19 @@ async function reload(): Promise<string[]> {
   server.process.kill("SIGHUP");
 
   const deadline = performance.now() + 10_000;
-  while (count("reload failed") === failed && count(" reloaded trigger=") === reloaded && performance.now() < deadline) {
+  while (
+    count("reload failed") === failed &&
+    count(" reloaded trigger=") === reloaded &&
+    performance.now() < deadline
+  ) {
     await Bun.sleep(20);
   }
 
-  return server.output().split("\n").filter((line) => line.includes("reload failed")).slice(failed);
+  return server
+    .output()
+    .split("\n")
+    .filter((line) => line.includes("reload failed"))
+    .slice(failed);
 }
 
 async function servedKey(): Promise<string> {
@@ -64,17 +75,45 @@ async function servedKey(): Promise<string> {
 }
 
 const faults: [string, () => void, string][] = [
-  ["the key file emptied", () => truncateSync(keyFile, 0), `/credentials/symmetricKey/file: ${"KEY"}: is empty; write the secret into it`],
-  ["the key file deleted", () => rmSync(keyFile), `/credentials/symmetricKey/file: ${"KEY"}: does not exist`],
-  ["the key file made readable by every user", () => chmodSync(keyFile, 0o644), "mode 0644 lets every user on the device use it"],
-  ["the key file cut in half", () => truncateSync(keyFile, 20), `/credentials/symmetricKey/file: ${"KEY"}: the key decodes to 15 bytes`],
+  [
+    "the key file emptied",
+    () => truncateSync(keyFile, 0),
+    `/credentials/symmetricKey/file: ${"KEY"}: is empty; write the secret into it`,
+  ],
+  [
+    "the key file deleted",
+    () => rmSync(keyFile),
+    `/credentials/symmetricKey/file: ${"KEY"}: does not exist`,
+  ],
+  [
+    "the key file made readable by every user",
+    () => chmodSync(keyFile, 0o644),
+    "mode 0644 lets every user on the device use it",
+  ],
+  [
+    "the key file cut in half",
+    () => truncateSync(keyFile, 20),
+    `/credentials/symmetricKey/file: ${"KEY"}: the key decodes to 15 bytes`,
+  ],
   ["the configuration deleted", () => rmSync(config), `${"CONFIG"}: cannot read the file (ENOENT)`],
-  ["the configuration emptied", () => truncateSync(config, 0), "holds no settings (it is empty or only comments)"],
-  ["the configuration cut short mid-line", () => writeFileSync(config, configText.slice(0, configText.indexOf("symmetricKey") + 6)), "CONFIG: /credentials: expected a mapping of fields"],
-  ["the configuration replaced by a FIFO, which must not block the server", () => {
-    rmSync(config);
-    Bun.spawnSync(["mkfifo", "-m", "0600", config]);
-  }, "CONFIG: is not a regular file"],
+  [
+    "the configuration emptied",
+    () => truncateSync(config, 0),
+    "holds no settings (it is empty or only comments)",
+  ],
+  [
+    "the configuration cut short mid-line",
+    () => writeFileSync(config, configText.slice(0, configText.indexOf("symmetricKey") + 6)),
+    "CONFIG: /credentials: expected a mapping of fields",
+  ],
+  [
+    "the configuration replaced by a FIFO, which must not block the server",
+    () => {
+      rmSync(config);
+      Bun.spawnSync(["mkfifo", "-m", "0600", config]);
+    },
+    "CONFIG: is not a regular file",
+  ],
 ];
 
 describe("a reload after a fault", () => {
@@ -86,7 +125,9 @@ describe("a reload after a fault", () => {
       const failures = await reload();
 
       expect(failures).toHaveLength(1);
-      expect(failures[0]).toMatch(/reload failed, still serving the last good state trigger=SIGHUP: /);
+      expect(failures[0]).toMatch(
+        /reload failed, still serving the last good state trigger=SIGHUP: /,
+      );
       expect(failures[0]).toContain(message.replace("KEY", keyFile).replace("CONFIG", config));
       expect(await servedKey()).toBe(firstKey);
 

@@ -4,7 +4,17 @@
  * not make; it refuses, or stops with exit 4 so a restart binds a new socket.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
@@ -32,27 +42,36 @@ describe("a special file at the socket path", () => {
     const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
 
     expect(result.code).toBe(4);
-    expect(result.output).toContain(`${socket} exists and is not a socket; extprov never deletes it`);
+    expect(result.output).toContain(
+      `${socket} exists and is not a socket; extprov never deletes it`,
+    );
     expect(lstatSync(socket).isFIFO()).toBe(true);
   });
 
-  test.skipIf(!isRoot)("a character device node (made like /dev/null) is left as it is", async () => {
-    const folder = tempDir();
-    const { socket, config } = await serveIn(folder);
-    const made = Bun.spawnSync(["mknod", "-m", "0666", socket, "c", "1", "3"], { stderr: "pipe" });
-    if (made.exitCode !== 0) {
-      console.warn(`character device test skipped: mknod refused: ${made.stderr.toString().trim()}`);
-      return;
-    }
-    countFaults();
+  test.skipIf(!isRoot)(
+    "a character device node (made like /dev/null) is left as it is",
+    async () => {
+      const folder = tempDir();
+      const { socket, config } = await serveIn(folder);
+      const made = Bun.spawnSync(["mknod", "-m", "0666", socket, "c", "1", "3"], {
+        stderr: "pipe",
+      });
+      if (made.exitCode !== 0) {
+        console.warn(
+          `character device test skipped: mknod refused: ${made.stderr.toString().trim()}`,
+        );
+        return;
+      }
+      countFaults();
 
-    const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
+      const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
 
-    expect(result.code).toBe(4);
-    expect(result.output).toContain(`${socket} exists and is not a socket`);
-    expect(lstatSync(socket).isCharacterDevice()).toBe(true);
-    expect(lstatSync(socket).rdev).toBe(statSync("/dev/null").rdev);
-  });
+      expect(result.code).toBe(4);
+      expect(result.output).toContain(`${socket} exists and is not a socket`);
+      expect(lstatSync(socket).isCharacterDevice()).toBe(true);
+      expect(lstatSync(socket).rdev).toBe(statSync("/dev/null").rdev);
+    },
+  );
 
   test("a symbolic link to /dev/null is not followed, and /dev/null is untouched", async () => {
     const folder = tempDir();
@@ -67,7 +86,11 @@ describe("a special file at the socket path", () => {
     expect(result.output).toContain(`${socket} is a symbolic link`);
     expect(lstatSync(socket).isSymbolicLink()).toBe(true);
     const after = statSync("/dev/null");
-    expect([after.isCharacterDevice(), after.rdev, after.mode]).toEqual([true, before.rdev, before.mode]);
+    expect([after.isCharacterDevice(), after.rdev, after.mode]).toEqual([
+      true,
+      before.rdev,
+      before.mode,
+    ]);
   });
 });
 
@@ -83,7 +106,9 @@ describe("the socket removed while serving", () => {
     const code = await server.process.exited;
 
     expect(code).toBe(4);
-    expect(server.output()).toContain(`socket lost, stopping endpoint=unix://${socket}: the socket file was removed; nobody can connect any more`);
+    expect(server.output()).toContain(
+      `socket lost, stopping endpoint=unix://${socket}: the socket file was removed; nobody can connect any more`,
+    );
     expect(readdirSync(folder).sort()).toEqual(["config.yaml", "user-file"]);
     expect(readFileSync(join(folder, "user-file"), "utf8")).toBe("user data");
     expect(await server.stop()).toBe(4);

@@ -7,9 +7,16 @@ export interface ConfigDocument {
 }
 
 /** Writes `document` to `folder/name` (YAML unless the name ends in .json), mode 0600. */
-export function writeConfig(folder: string, document: ConfigDocument, name = "config.yaml", mode = 0o600): string {
+export function writeConfig(
+  folder: string,
+  document: ConfigDocument,
+  name = "config.yaml",
+  mode = 0o600,
+): string {
   const path = join(folder, name);
-  const text = name.endsWith(".json") ? JSON.stringify(document, null, 2) : Bun.YAML.stringify(document, null, 2);
+  const text = name.endsWith(".json")
+    ? JSON.stringify(document, null, 2)
+    : Bun.YAML.stringify(document, null, 2);
   writeFileSync(path, text);
   chmodSync(path, mode);
   return path;
@@ -21,7 +28,11 @@ export function socketEndpoint(socket: string): string {
 }
 
 /** A complete symmetric-key configuration serving on `socket`. */
-export function symmetricKeyConfig(socket: string, key: string, extra: ConfigDocument = {}): ConfigDocument {
+export function symmetricKeyConfig(
+  socket: string,
+  key: string,
+  extra: ConfigDocument = {},
+): ConfigDocument {
   return {
     device: { hubName: "test-hub.azure-devices.net", deviceId: "test-device" },
     credentials: { symmetricKey: { key } },

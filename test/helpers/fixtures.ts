@@ -16,7 +16,12 @@ export function newSymmetricKey(): string {
 }
 
 /** Writes `content` to `folder/name` with `mode` (default 0600) and returns the path. */
-export function writeSecret(folder: string, name: string, content: string | Buffer, mode = 0o600): string {
+export function writeSecret(
+  folder: string,
+  name: string,
+  content: string | Buffer,
+  mode = 0o600,
+): string {
   const path = join(folder, name);
   writeFileSync(path, content);
   chmodSync(path, mode);
@@ -59,18 +64,40 @@ export function makeCertificate(options: CertificateOptions): CertificateFiles {
     signExpired(folder, privateKey, subject, certificate);
   } else {
     const days = String(options.days ?? 365);
-    openssl(["req", "-x509", "-new", "-key", privateKey, "-subj", subject, "-days", days, "-out", certificate]);
+    openssl([
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      privateKey,
+      "-subj",
+      subject,
+      "-days",
+      days,
+      "-out",
+      certificate,
+    ]);
   }
 
   chmodSync(privateKey, 0o600);
   const privateKeyPem = readFileSync(privateKey, "utf8");
   recordSecrets([privateKeyPem]);
 
-  return { certificate, privateKey, certificatePem: readFileSync(certificate, "utf8"), privateKeyPem };
+  return {
+    certificate,
+    privateKey,
+    certificatePem: readFileSync(certificate, "utf8"),
+    privateKeyPem,
+  };
 }
 
 /** `openssl req` cannot back-date; `openssl ca -selfsign` takes explicit dates. */
-function signExpired(folder: string, privateKey: string, subject: string, certificate: string): void {
+function signExpired(
+  folder: string,
+  privateKey: string,
+  subject: string,
+  certificate: string,
+): void {
   const request = join(folder, "device.csr");
   const config = join(folder, "ca.cnf");
   writeFileSync(join(folder, "index.txt"), "");
@@ -93,14 +120,29 @@ function signExpired(folder: string, privateKey: string, subject: string, certif
 
   openssl(["req", "-new", "-key", privateKey, "-subj", subject, "-out", request]);
   openssl([
-    "ca", "-batch", "-config", config, "-selfsign", "-keyfile", privateKey, "-in", request,
-    "-startdate", "20200101000000Z", "-enddate", "20210101000000Z", "-notext", "-out", certificate,
+    "ca",
+    "-batch",
+    "-config",
+    config,
+    "-selfsign",
+    "-keyfile",
+    privateKey,
+    "-in",
+    request,
+    "-startdate",
+    "20200101000000Z",
+    "-enddate",
+    "20210101000000Z",
+    "-notext",
+    "-out",
+    certificate,
   ]);
 }
 
 /** Runs openssl and fails the test with its message when it fails. */
 export function openssl(args: string[]): string {
   const result = Bun.spawnSync(["openssl", ...args], { stderr: "pipe", stdout: "pipe" });
-  if (result.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr.toString()}`);
+  if (result.exitCode !== 0)
+    throw new Error(`openssl ${args[0]} failed: ${result.stderr.toString()}`);
   return result.stdout.toString();
 }

@@ -9,17 +9,37 @@ export const apiQuery = "api-version=2019-04-10";
 export const provisioningPath = `/device/provisioninginformation?${apiQuery}`;
 
 /** fetch over a Unix socket, as iotedged's HTTP client talks to it. */
-export async function fetchUnix(socket: string, path: string, init: RequestInit = {}): Promise<Response> {
+export async function fetchUnix(
+  socket: string,
+  path: string,
+  init: RequestInit = {},
+): Promise<Response> {
   const response = await fetch(`http://localhost${path}`, { ...init, unix: socket } as RequestInit);
-  if (response.status >= 400) recordErrorBody(`fetch ${path.slice(0, 64)}`, await response.clone().text());
+  if (response.status >= 400)
+    recordErrorBody(`fetch ${path.slice(0, 64)}`, await response.clone().text());
   return response;
 }
 
 /** curl --unix-socket; returns the exit code, the HTTP status and the body. */
-export function curlUnix(socket: string, path: string, extra: string[] = [], wrapper: string[] = []) {
+export function curlUnix(
+  socket: string,
+  path: string,
+  extra: string[] = [],
+  wrapper: string[] = [],
+) {
   const result = Bun.spawnSync([
-    ...wrapper, "curl", "--silent", "--show-error", "--max-time", "10", "--unix-socket", socket,
-    "--write-out", "\n%{http_code}", ...extra, `http://localhost${path}`,
+    ...wrapper,
+    "curl",
+    "--silent",
+    "--show-error",
+    "--max-time",
+    "10",
+    "--unix-socket",
+    socket,
+    "--write-out",
+    "\n%{http_code}",
+    ...extra,
+    `http://localhost${path}`,
   ]);
 
   const out = result.stdout.toString();
@@ -31,7 +51,11 @@ export function curlUnix(socket: string, path: string, extra: string[] = [], wra
 }
 
 /** Writes raw bytes to the socket and returns all that comes back until it closes. */
-export function rawRequest(socket: string, bytes: string | Uint8Array, timeoutMs = 5_000): Promise<string> {
+export function rawRequest(
+  socket: string,
+  bytes: string | Uint8Array,
+  timeoutMs = 5_000,
+): Promise<string> {
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   const client = connect(socket);
   let answer = "";

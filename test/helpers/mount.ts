@@ -9,8 +9,11 @@ import { join } from "node:path";
 
 /** Mounts a tmpfs with `options` (e.g. "ro,size=64k") on `folder`; throws with mount's message. */
 export function mountTmpfs(folder: string, options: string): void {
-  const result = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", options, "extprov-test", folder], { stderr: "pipe" });
-  if (result.exitCode !== 0) throw new Error(`mount -o ${options} failed: ${result.stderr.toString().trim()}`);
+  const result = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", options, "extprov-test", folder], {
+    stderr: "pipe",
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`mount -o ${options} failed: ${result.stderr.toString().trim()}`);
 }
 
 /** Unmounts what mountTmpfs mounted on `folder`. */

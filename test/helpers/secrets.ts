@@ -8,7 +8,9 @@ import { expect } from "bun:test";
  * failure names only which secret leaked, never its value.
  */
 export function expectNoSecrets(text: string, secrets: string[]): void {
-  const leaked = new SecretScanner(secrets).leaks(text).map((index) => describeSecret(secrets, index));
+  const leaked = new SecretScanner(secrets)
+    .leaks(text)
+    .map((index) => describeSecret(secrets, index));
 
   expect(leaked).toEqual([]);
 }
@@ -42,7 +44,8 @@ export class SecretScanner {
     const found = new Set<number>();
 
     for (let start = 0; start + windowSize <= text.length; start++) {
-      for (const index of this.#windows.get(text.slice(start, start + windowSize)) ?? []) found.add(index);
+      for (const index of this.#windows.get(text.slice(start, start + windowSize)) ?? [])
+        found.add(index);
     }
 
     for (const { piece, index } of this.#whole) {

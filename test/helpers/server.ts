@@ -19,7 +19,8 @@ const spawned = new Set<Subprocess>();
  * module first, before that file's own afterAll had stopped its server.
  */
 export function killStrayServers(): void {
-  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   spawned.clear();
 }
 export const sourceCommand = [process.execPath, join(repoRoot, "src", "main.ts")];
@@ -62,7 +63,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
 /** Starts extprov without waiting for anything. */
 export function spawnExtprov(options: StartOptions): RunningServer {
-  const command = [...(options.wrapper ?? []), ...(options.command ?? sourceCommand), ...options.args];
+  const command = [
+    ...(options.wrapper ?? []),
+    ...(options.command ?? sourceCommand),
+    ...options.args,
+  ];
   const child = Bun.spawn(command, {
     cwd: options.cwd,
     env: { ...process.env, JOURNAL_STREAM: "", ...options.env },
@@ -88,7 +93,10 @@ export function spawnExtprov(options: StartOptions): RunningServer {
   const count = (needle: string) => text.split(needle).length - 1;
   const waitFor = (needle: string, timeoutMs = 15_000, times = 1) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`timed out waiting for "${needle}"; output:\n${text}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new Error(`timed out waiting for "${needle}"; output:\n${text}`)),
+        timeoutMs,
+      );
       const check = () => {
         if (count(needle) >= times) done();
       };
@@ -102,7 +110,9 @@ export function spawnExtprov(options: StartOptions): RunningServer {
       child.exited.then(async () => {
         await drained;
         if (count(needle) >= times) return done();
-        done(new Error(`extprov exited with ${child.exitCode} before "${needle}"; output:\n${text}`));
+        done(
+          new Error(`extprov exited with ${child.exitCode} before "${needle}"; output:\n${text}`),
+        );
       });
     });
 

@@ -20,7 +20,9 @@ describe("sanitizeLine", () => {
     const key = newSymmetricKey();
     const pieces = secretPieces([key]);
 
-    expect(sanitizeLine(`tail ${key.slice(13, 37)}`, pieces)).toBe("<line withheld: it holds a credential>");
+    expect(sanitizeLine(`tail ${key.slice(13, 37)}`, pieces)).toBe(
+      "<line withheld: it holds a credential>",
+    );
   });
 
   test("replaces control characters and terminal colours, and cuts long lines", () => {

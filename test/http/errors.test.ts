@@ -18,7 +18,10 @@ let server: RunningServer;
 beforeAll(async () => {
   const folder = tempDir();
   socket = join(folder, "external.sock");
-  server = await startServer({ args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))], secrets: [key] });
+  server = await startServer({
+    args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
+    secrets: [key],
+  });
 });
 
 afterAll(async () => {
@@ -28,7 +31,8 @@ afterAll(async () => {
 async function errorMessage(path: string, status: number, init?: RequestInit): Promise<string> {
   const response = await fetchUnix(socket, path, init);
   const message = await expectErrorResponse(response.clone() as Response, status);
-  if (swaggerAvailable) expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
+  if (swaggerAvailable)
+    expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
   expect(message).not.toContain(key);
   expect(message).not.toMatch(/\bat \S+:\d+/);
   return message;
@@ -36,7 +40,9 @@ async function errorMessage(path: string, status: number, init?: RequestInit): P
 
 describe("error answers", () => {
   test("an unknown path is a 404 that names the paths served", async () => {
-    expect(await errorMessage(`/device/other?${apiQuery}`, 404)).toContain("GET /device/provisioninginformation");
+    expect(await errorMessage(`/device/other?${apiQuery}`, 404)).toContain(
+      "GET /device/provisioninginformation",
+    );
   });
 
   test("a wrong method is a 405 with an Allow header", async () => {
@@ -47,7 +53,9 @@ describe("error answers", () => {
   });
 
   test("PUT on the reprovision path is a 405 that says to use GET or POST", async () => {
-    expect(await errorMessage(`/device/reprovision?${apiQuery}`, 405, { method: "PUT" })).toContain("use GET, POST");
+    expect(await errorMessage(`/device/reprovision?${apiQuery}`, 405, { method: "PUT" })).toContain(
+      "use GET, POST",
+    );
   });
 
   test("a missing api-version is a 400 that says which version to send", async () => {
@@ -57,19 +65,25 @@ describe("error answers", () => {
   });
 
   test("an unsupported api-version is a 400 that repeats it safely", async () => {
-    const message = await errorMessage("/device/provisioninginformation?api-version=2099-01-01%0A%1B", 400);
+    const message = await errorMessage(
+      "/device/provisioninginformation?api-version=2099-01-01%0A%1B",
+      400,
+    );
 
     expect(message).toStartWith("api-version 2099-01-01?? is not supported");
   });
 
   test("an api-version given twice is a 400 that says so, not that the good one is unsupported", async () => {
-    expect(await errorMessage(`/device/provisioninginformation?${apiQuery}&api-version=2099-01-01`, 400)).toStartWith(
-      "api-version is given more than once;",
-    );
+    expect(
+      await errorMessage(`/device/provisioninginformation?${apiQuery}&api-version=2099-01-01`, 400),
+    ).toStartWith("api-version is given more than once;");
   });
 
   test("a fragment sent in the request line is part of the value it follows, and is named", async () => {
-    const answer = await rawRequest(socket, `GET ${provisioningPath}#x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    const answer = await rawRequest(
+      socket,
+      `GET ${provisioningPath}#x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+    );
 
     expect(answer).toStartWith("HTTP/1.1 400");
     expect(answer).toContain('{"message":"api-version 2019-04-10#x is not supported;');
@@ -80,7 +94,10 @@ describe("error answers", () => {
   });
 
   test("a body larger than the limit is refused and the server still answers", async () => {
-    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, { method: "POST", body: "x".repeat(1 << 20) });
+    const response = await fetchUnix(socket, `/device/reprovision?${apiQuery}`, {
+      method: "POST",
+      body: "x".repeat(1 << 20),
+    });
 
     expect(response.status).toBe(413);
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
@@ -96,7 +113,10 @@ describe("error answers", () => {
 
 describe("the Host header a client sends over a Unix socket", () => {
   const hosts = [
-    ["hex-encoded socket path, as hyper's Unix connectors build it", "2f7661722f72756e2f65787465726e616c2f65787465726e616c2e736f636b:0"],
+    [
+      "hex-encoded socket path, as hyper's Unix connectors build it",
+      "2f7661722f72756e2f65787465726e616c2f65787465726e616c2e736f636b:0",
+    ],
     ["localhost", "localhost"],
     ["a unix: URL, which is not a valid host name", "unix:/var/run/external/external.sock"],
     ["an empty value", ""],
@@ -122,7 +142,10 @@ describe("the Host header a client sends over a Unix socket", () => {
   });
 
   test("unknown paths are found by path whatever the Host header", async () => {
-    const answer = await rawRequest(socket, `GET /nope HTTP/1.1\r\nHost: unix:/x\r\nConnection: close\r\n\r\n`);
+    const answer = await rawRequest(
+      socket,
+      `GET /nope HTTP/1.1\r\nHost: unix:/x\r\nConnection: close\r\n\r\n`,
+    );
 
     expect(answer).toStartWith("HTTP/1.1 404");
     expect(answer).toContain('{"message":"no such path: /nope;');

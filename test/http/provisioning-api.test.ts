@@ -44,7 +44,12 @@ describe("GET /device/provisioninginformation", () => {
     const socket = join(folder, "external.sock");
     const key = newSymmetricKey();
     const document = symmetricKeyConfig(socket, key, {
-      device: { hubName, deviceId: "inline-device", status: "assigned", substatus: "deviceDataReset" },
+      device: {
+        hubName,
+        deviceId: "inline-device",
+        status: "assigned",
+        substatus: "deviceDataReset",
+      },
     });
     const server = await serve(folder, document, [key]);
 
@@ -76,7 +81,11 @@ describe("GET /device/provisioninginformation", () => {
 
     const body = await provisioningInfo(socket);
 
-    expect(body).toEqual({ hubName, deviceId: "file-device", credentials: { authType: "symmetric-key", source: "payload", key } });
+    expect(body).toEqual({
+      hubName,
+      deviceId: "file-device",
+      credentials: { authType: "symmetric-key", source: "payload", key },
+    });
     await stopCleanly(server);
   });
 
@@ -106,7 +115,14 @@ describe("GET /device/provisioninginformation", () => {
     const socket = join(folder, "external.sock");
     const key = newSymmetricKey();
     const value = `HostName=cs-hub.azure-devices.net;DeviceId=inline-cs;SharedAccessKey=${key}`;
-    const server = await serve(folder, { credentials: { connectionString: { value } }, listen: { endpoint: socketEndpoint(socket) } }, [key, value]);
+    const server = await serve(
+      folder,
+      {
+        credentials: { connectionString: { value } },
+        listen: { endpoint: socketEndpoint(socket) },
+      },
+      [key, value],
+    );
 
     const body = await provisioningInfo(socket);
 
@@ -123,7 +139,9 @@ describe("GET /device/provisioninginformation", () => {
       folder,
       {
         device: { hubName },
-        credentials: { x509: { source: "payload", certificate: files.certificate, privateKey: files.privateKey } },
+        credentials: {
+          x509: { source: "payload", certificate: files.certificate, privateKey: files.privateKey },
+        },
         listen: { endpoint: socketEndpoint(socket) },
       },
       [files.privateKeyPem],
@@ -147,7 +165,13 @@ describe("GET /device/provisioninginformation", () => {
       folder,
       {
         device: { hubName, deviceId: "hsm-device" },
-        credentials: { x509: { source: "hsm", certificate: "/var/lib/iotedge/hsm/cert.pem", privateKey: "/var/lib/iotedge/hsm/key.pem" } },
+        credentials: {
+          x509: {
+            source: "hsm",
+            certificate: "/var/lib/iotedge/hsm/cert.pem",
+            privateKey: "/var/lib/iotedge/hsm/key.pem",
+          },
+        },
         listen: { endpoint: socketEndpoint(socket) },
       },
       [],
@@ -176,7 +200,10 @@ describe("GET /device/provisioninginformation", () => {
       [],
     );
 
-    expect((await provisioningInfo(socket)).credentials).toEqual({ authType: "symmetric-key", source: "hsm" });
+    expect((await provisioningInfo(socket)).credentials).toEqual({
+      authType: "symmetric-key",
+      source: "hsm",
+    });
     await stopCleanly(server);
   });
 
@@ -192,7 +219,9 @@ describe("GET /device/provisioninginformation", () => {
     expect(answer.exitCode).toBe(0);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).credentials.key).toBe(key);
-    expect(server.output()).toMatch(/info {2}request method=GET path=\/device\/provisioninginformation status=200 ms=[\d.]+/);
+    expect(server.output()).toMatch(
+      /info {2}request method=GET path=\/device\/provisioninginformation status=200 ms=[\d.]+/,
+    );
     await stopCleanly(server);
   });
 
@@ -201,11 +230,21 @@ describe("GET /device/provisioninginformation", () => {
     const socket = join(folder, "external.sock");
     const key = newSymmetricKey();
     const keyFile = writeSecret(folder, "device.key", key);
-    const server = await serve(folder, { device: { hubName, deviceId: "d" }, credentials: { symmetricKey: { file: keyFile } }, listen: { endpoint: socketEndpoint(socket) } }, [key]);
+    const server = await serve(
+      folder,
+      {
+        device: { hubName, deviceId: "d" },
+        credentials: { symmetricKey: { file: keyFile } },
+        listen: { endpoint: socketEndpoint(socket) },
+      },
+      [key],
+    );
 
     const answers = await Promise.all(Array.from({ length: 20 }, () => provisioningInfo(socket)));
 
-    expect(new Set(answers.map((answer) => answer.credentials.key))).toEqual(new Set([readFileSync(keyFile, "utf8")]));
+    expect(new Set(answers.map((answer) => answer.credentials.key))).toEqual(
+      new Set([readFileSync(keyFile, "utf8")]),
+    );
     await stopCleanly(server);
   });
 });

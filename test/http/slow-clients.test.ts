@@ -22,7 +22,10 @@ let server: RunningServer;
 beforeAll(async () => {
   const folder = tempDir();
   socket = join(folder, "external.sock");
-  server = await startServer({ args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))], secrets: [key] });
+  server = await startServer({
+    args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
+    secrets: [key],
+  });
 });
 
 afterAll(async () => {
@@ -59,7 +62,10 @@ describe("Bun's idle timeout", () => {
     const standard = serve("standard.sock");
     const started = performance.now();
     const request = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    const [onShort, onStandard] = [open(join(folder, "short.sock"), started), open(join(folder, "standard.sock"), started)];
+    const [onShort, onStandard] = [
+      open(join(folder, "short.sock"), started),
+      open(join(folder, "standard.sock"), started),
+    ];
     onShort.socket.write(request);
     onStandard.socket.write(request);
 
@@ -80,17 +86,24 @@ describe("clients that never finish a request", () => {
     const silent = Array.from({ length: 100 }, () => open(socket, started));
     const partial = Array.from({ length: 100 }, () => open(socket, started));
     const keepAlive = open(socket, started);
-    for (const { socket: client } of partial) client.write("GET /device/provisioninginformation?api-version=2019-04-10 HTTP/1.1\r\nHost: x\r\n");
+    for (const { socket: client } of partial)
+      client.write(
+        "GET /device/provisioninginformation?api-version=2019-04-10 HTTP/1.1\r\nHost: x\r\n",
+      );
     keepAlive.socket.write(`GET ${provisioningPath} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     countBadInputs(silent.length + partial.length);
 
     // One byte per second on every partial request: the server must not count that as progress.
     const drip = setInterval(() => {
-      for (const { socket: client, closedAt } of partial) if (closedAt === undefined) client.write("X");
+      for (const { socket: client, closedAt } of partial)
+        if (closedAt === undefined) client.write("X");
     }, 1_000);
     const answered: number[] = [];
     const everyone = [...silent, ...partial, keepAlive];
-    while (performance.now() - started < 20_000 && everyone.some(({ closedAt }) => closedAt === undefined)) {
+    while (
+      performance.now() - started < 20_000 &&
+      everyone.some(({ closedAt }) => closedAt === undefined)
+    ) {
       answered.push((await fetchUnix(socket, provisioningPath)).status);
       await Bun.sleep(500);
     }

@@ -36,7 +36,9 @@ const tools = {
 export function requireTool(name: keyof typeof tools): string {
   const tool = tools[name];
   if (!existsSync(tool.path)) {
-    throw new Error(`${tool.path} is missing: .ci/run installs it (apt-get install ${tool.debian})`);
+    throw new Error(
+      `${tool.path} is missing: .ci/run installs it (apt-get install ${tool.debian})`,
+    );
   }
   return tool.path;
 }
@@ -73,7 +75,12 @@ export interface ReleaseOptions {
 /** Packs a release archive as `bun run build` would, with stand-in executables, and unpacks it. */
 export async function makeRelease(options: ReleaseOptions = {}): Promise<string> {
   const version = options.version ?? "0.1.0";
-  const targets = options.targets ?? ["linux-x64", "linux-x64-baseline", "linux-x64-musl", "linux-arm64"];
+  const targets = options.targets ?? [
+    "linux-x64",
+    "linux-x64-baseline",
+    "linux-x64-musl",
+    "linux-arm64",
+  ];
   const work = tempDir("extprov-release-");
   const executables = targets.map((target) => {
     const file = join(work, `extprov-${target}`);
@@ -110,7 +117,11 @@ export interface RootOptions {
 export function makeRoot(options: RootOptions = {}): string {
   const root = tempDir("extprov-root-");
   chmodSync(root, 0o755);
-  write(root, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\nsshd:x:999:65534::/run/sshd:/usr/sbin/nologin\n");
+  write(
+    root,
+    "etc/passwd",
+    "root:x:0:0:root:/root:/bin/sh\nsshd:x:999:65534::/run/sshd:/usr/sbin/nologin\n",
+  );
   write(root, "etc/group", "root:x:0:\nshadow:x:42:\nnogroup:x:65534:\n");
   write(root, "usr/sbin/nologin", "#!/bin/sh\nexit 1\n", 0o755);
 
@@ -157,7 +168,15 @@ export const shells: Shell[] = ["dash", "busybox ash"];
  * Commands install.sh must never run on an image: each stand-in records its call and
  * fails, so a mistake shows up in `guardCalls` instead of touching this machine.
  */
-const guarded = ["systemctl", "useradd", "groupadd", "adduser", "addgroup", "update-rc.d", "chkconfig"];
+const guarded = [
+  "systemctl",
+  "useradd",
+  "groupadd",
+  "adduser",
+  "addgroup",
+  "update-rc.d",
+  "chkconfig",
+];
 
 // Made once per test file: temporary folders are removed after each file's tests.
 let guardFolder: string | undefined;
@@ -199,13 +218,22 @@ export interface RunResult {
 }
 
 /** Runs the release's install.sh under `shell` with `args`, which must include --root. */
-export function runInstall(shell: Shell, release: string, args: string[], env: Record<string, string> = {}): RunResult {
-  if (!args.some((arg) => arg === "--root" || arg.startsWith("--root=")) && !args.includes("--help")) {
+export function runInstall(
+  shell: Shell,
+  release: string,
+  args: string[],
+  env: Record<string, string> = {},
+): RunResult {
+  if (
+    !args.some((arg) => arg === "--root" || arg.startsWith("--root=")) &&
+    !args.includes("--help")
+  ) {
     throw new Error("install.sh tests always pass --root: they never touch this machine");
   }
 
   const script = join(release, "install.sh");
-  const command = shell === "dash" ? [requireTool("dash"), script] : [requireTool("busybox"), "ash", script];
+  const command =
+    shell === "dash" ? [requireTool("dash"), script] : [requireTool("busybox"), "ash", script];
   const tools = shell === "dash" ? "/usr/sbin:/usr/bin:/sbin:/bin" : busyboxTools();
   const child = Bun.spawnSync([...command, ...args], {
     env: { PATH: `${guards()}:${tools}`, LANG: "C", ...env },
@@ -218,7 +246,11 @@ export function runInstall(shell: Shell, release: string, args: string[], env: R
     throw new Error(`install.sh --root ran commands meant for a running system:\n${calls}`);
   }
 
-  return { code: child.exitCode ?? -1, stdout: child.stdout.toString(), stderr: child.stderr.toString() };
+  return {
+    code: child.exitCode ?? -1,
+    stdout: child.stdout.toString(),
+    stderr: child.stderr.toString(),
+  };
 }
 
 export interface Entry {
@@ -237,11 +269,18 @@ export function listTree(root: string): Entry[] {
     const stats = lstatSync(path);
     const entry: Entry = {
       path: relative(root, path) || ".",
-      type: stats.isFile() ? "file" : stats.isDirectory() ? "dir" : stats.isSymbolicLink() ? "link" : "other",
+      type: stats.isFile()
+        ? "file"
+        : stats.isDirectory()
+          ? "dir"
+          : stats.isSymbolicLink()
+            ? "link"
+            : "other",
       mode: (stats.mode & 0o7777).toString(8).padStart(4, "0"),
       owner: `${stats.uid}:${stats.gid}`,
     };
-    if (entry.type === "file") entry.content = createHash("sha256").update(readFileSync(path)).digest("hex");
+    if (entry.type === "file")
+      entry.content = createHash("sha256").update(readFileSync(path)).digest("hex");
     if (entry.type === "link") entry.content = readlinkSync(path);
     entries.push(entry);
     if (entry.type === "dir") for (const name of readdirSync(path).sort()) visit(join(path, name));
@@ -257,7 +296,13 @@ export function entryAt(tree: Entry[], path: string): Entry | undefined {
 }
 
 /** The uid and gid an account file gives `name`. */
-export function accountIds(root: string, file: "passwd" | "group", name: string): string[] | undefined {
-  const line = read(root, `etc/${file}`).split("\n").find((entry) => entry.startsWith(`${name}:`));
+export function accountIds(
+  root: string,
+  file: "passwd" | "group",
+  name: string,
+): string[] | undefined {
+  const line = read(root, `etc/${file}`)
+    .split("\n")
+    .find((entry) => entry.startsWith(`${name}:`));
   return line?.split(":");
 }

@@ -36,25 +36,58 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
 
     expect(result.stderr).not.toContain("error");
     expect(result.code).toBe(0);
-    expect(user).toEqual(["extprov", "x", user[2]!, group[2]!, "extprov provisioning endpoint", "/nonexistent", "/usr/sbin/nologin"]);
+    expect(user).toEqual([
+      "extprov",
+      "x",
+      user[2]!,
+      group[2]!,
+      "extprov provisioning endpoint",
+      "/nonexistent",
+      "/usr/sbin/nologin",
+    ]);
     // 999 is sshd's uid in the image, so the first id free for both is 998.
     expect([user[2], group[2], iotedge[2]]).toEqual(["998", "998", "997"]);
     expect(read(root, "etc/shadow")).toEndWith("\nextprov:!:::::::\n");
     expect(read(root, "etc/gshadow")).toEndWith("\nextprov:!::\niotedge:!::\n");
     expect(entryAt(tree, "etc/shadow")).toMatchObject({ mode: "0640", owner: "0:42" });
-    expect(entryAt(tree, "usr/bin/extprov")).toMatchObject({ type: "file", mode: "0755", owner: "0:0" });
+    expect(entryAt(tree, "usr/bin/extprov")).toMatchObject({
+      type: "file",
+      mode: "0755",
+      owner: "0:0",
+    });
     expect(read(root, "usr/bin/extprov")).toContain("linux-x64)");
-    expect(entryAt(tree, "etc/extprov")).toMatchObject({ type: "dir", mode: "0750", owner: `0:${group[2]}` });
-    expect(entryAt(tree, "etc/extprov/config.yaml")).toMatchObject({ mode: "0640", owner: `0:${group[2]}` });
+    expect(entryAt(tree, "etc/extprov")).toMatchObject({
+      type: "dir",
+      mode: "0750",
+      owner: `0:${group[2]}`,
+    });
+    expect(entryAt(tree, "etc/extprov/config.yaml")).toMatchObject({
+      mode: "0640",
+      owner: `0:${group[2]}`,
+    });
     expect(read(root, "etc/extprov/config.yaml")).toBe(example);
-    expect(entryAt(tree, "etc/extprov/secrets")).toMatchObject({ type: "dir", mode: "0700", owner: ids });
-    expect(entryAt(tree, "lib/systemd/system/extprov.service")).toMatchObject({ mode: "0644", owner: "0:0" });
-    expect(read(root, "lib/systemd/system/extprov.service")).toBe(read(projectRoot, "build/init/extprov.service"));
-    expect(entryAt(tree, "etc/systemd/system/multi-user.target.wants/extprov.service")).toMatchObject({
+    expect(entryAt(tree, "etc/extprov/secrets")).toMatchObject({
+      type: "dir",
+      mode: "0700",
+      owner: ids,
+    });
+    expect(entryAt(tree, "lib/systemd/system/extprov.service")).toMatchObject({
+      mode: "0644",
+      owner: "0:0",
+    });
+    expect(read(root, "lib/systemd/system/extprov.service")).toBe(
+      read(projectRoot, "build/init/extprov.service"),
+    );
+    expect(
+      entryAt(tree, "etc/systemd/system/multi-user.target.wants/extprov.service"),
+    ).toMatchObject({
       type: "link",
       content: "/lib/systemd/system/extprov.service",
     });
-    expect(entryAt(tree, "usr/share/doc/extprov/README.md")).toMatchObject({ mode: "0644", owner: "0:0" });
+    expect(entryAt(tree, "usr/share/doc/extprov/README.md")).toMatchObject({
+      mode: "0644",
+      owner: "0:0",
+    });
     expect(entryAt(tree, "etc/init.d/extprov")).toBeUndefined();
     expect(tree.filter((entry) => entry.path.includes(".extprov."))).toEqual([]);
     expect(guardCalls()).toBe("");
@@ -106,7 +139,10 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.stderr).toContain("extprov 0.2.0");
     expect(read(root, "usr/bin/extprov")).toContain("extprov 0.2.0");
     expect(after.filter((entry) => !before.some((old) => Bun.deepEquals(old, entry)))).toEqual([
-      { ...entryAt(before, "usr/bin/extprov")!, content: entryAt(after, "usr/bin/extprov")!.content },
+      {
+        ...entryAt(before, "usr/bin/extprov")!,
+        content: entryAt(after, "usr/bin/extprov")!.content,
+      },
     ]);
     expect(after.length).toBe(before.length);
   });
@@ -114,14 +150,18 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
   test("keeps an existing configuration byte for byte, with its own mode", async () => {
     const release = await makeRelease();
     const root = makeRoot({ systemd: true });
-    const mine = "# mine\ndevice: { hubName: h.azure-devices.net, deviceId: d }\r\nno newline at the end";
+    const mine =
+      "# mine\ndevice: { hubName: h.azure-devices.net, deviceId: d }\r\nno newline at the end";
     write(root, "etc/extprov/config.yaml", mine, 0o600);
 
     const result = runInstall(shell, release, ["--root", root]);
 
     expect(result.code).toBe(0);
     expect(read(root, "etc/extprov/config.yaml")).toBe(mine);
-    expect(entryAt(listTree(root), "etc/extprov/config.yaml")).toMatchObject({ mode: "0600", owner: "0:0" });
+    expect(entryAt(listTree(root), "etc/extprov/config.yaml")).toMatchObject({
+      mode: "0600",
+      owner: "0:0",
+    });
     expect(result.stderr).toContain("/etc/extprov/config.yaml is 600 0:0, not 640 0:998");
   });
 
@@ -134,7 +174,9 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
 
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`would run: append_line ${root}/etc/passwd extprov:x:998:998:`);
-    expect(result.stderr).toContain(`would run: place_file ${release}/bin/extprov-linux-x64 ${root}/usr/bin/extprov 755 0:0`);
+    expect(result.stderr).toContain(
+      `would run: place_file ${release}/bin/extprov-linux-x64 ${root}/usr/bin/extprov 755 0:0`,
+    );
     expect(result.stderr).toMatch(/dry run: \d+ changes shown above, none made/);
     expect(listTree(root)).toEqual(before);
   });
@@ -144,7 +186,11 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     runInstall(shell, await makeRelease({ version: "0.1.0" }), ["--root", root]);
     const before = listTree(root);
 
-    const result = runInstall(shell, await makeRelease({ version: "0.2.0" }), ["--root", root, "--dry-run"]);
+    const result = runInstall(shell, await makeRelease({ version: "0.2.0" }), [
+      "--root",
+      root,
+      "--dry-run",
+    ]);
 
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("would run: place_file");
@@ -164,15 +210,29 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
 
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("kept");
-    for (const gone of ["usr/bin/extprov", "lib/systemd/system/extprov.service", "usr/share/doc/extprov"]) {
+    for (const gone of [
+      "usr/bin/extprov",
+      "lib/systemd/system/extprov.service",
+      "usr/share/doc/extprov",
+    ]) {
       expect(entryAt(tree, gone)).toBeUndefined();
     }
-    expect(entryAt(tree, "etc/systemd/system/multi-user.target.wants/extprov.service")).toBeUndefined();
-    for (const kept of ["etc/extprov", "etc/extprov/config.yaml", "etc/extprov/secrets/device.key", "etc/passwd", "etc/group"]) {
+    expect(
+      entryAt(tree, "etc/systemd/system/multi-user.target.wants/extprov.service"),
+    ).toBeUndefined();
+    for (const kept of [
+      "etc/extprov",
+      "etc/extprov/config.yaml",
+      "etc/extprov/secrets/device.key",
+      "etc/passwd",
+      "etc/group",
+    ]) {
       expect(entryAt(tree, kept)).toEqual(entryAt(installed, kept));
     }
     // What stays besides /etc/extprov and the accounts: empty system folders such as usr/bin.
-    const left = tree.filter((entry) => !entry.path.startsWith("etc/extprov") && !entryAt(clean, entry.path));
+    const left = tree.filter(
+      (entry) => !entry.path.startsWith("etc/extprov") && !entryAt(clean, entry.path),
+    );
     expect(left.filter((entry) => entry.type !== "dir")).toEqual([]);
   });
 
@@ -199,7 +259,13 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     runInstall(shell, release, ["--root", root]);
     const before = listTree(root);
 
-    const result = runInstall(shell, release, ["--root", root, "--uninstall", "--purge", "--dry-run"]);
+    const result = runInstall(shell, release, [
+      "--root",
+      root,
+      "--uninstall",
+      "--purge",
+      "--dry-run",
+    ]);
 
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`would run: rm -rf ${root}/etc/rc2.d/S19extprov`);
@@ -229,7 +295,11 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.code).toBe(0);
     expect(entryAt(tree, "etc/init.d/extprov")).toMatchObject({ mode: "0755", owner: "0:0" });
     expect(read(root, "etc/init.d/extprov")).toBe(read(projectRoot, "build/init/extprov.init"));
-    expect(tree.filter((entry) => entry.type === "link").map((entry) => `${entry.path} -> ${entry.content}`)).toEqual([
+    expect(
+      tree
+        .filter((entry) => entry.type === "link")
+        .map((entry) => `${entry.path} -> ${entry.content}`),
+    ).toEqual([
       "etc/rc0.d/K81extprov -> ../init.d/extprov",
       "etc/rc1.d/K81extprov -> ../init.d/extprov",
       "etc/rc2.d/S19extprov -> ../init.d/extprov",

@@ -6,7 +6,16 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { entryAt, listTree, makeRelease, makeRoot, read, runInstall, shells, write } from "./helpers.ts";
+import {
+  entryAt,
+  listTree,
+  makeRelease,
+  makeRoot,
+  read,
+  runInstall,
+  shells,
+  write,
+} from "./helpers.ts";
 
 const sample = readFileSync(join(import.meta.dir, "fixtures/iotedge-1.1-config.yaml"), "utf8");
 
@@ -27,7 +36,9 @@ function externalSection(endpoint = "unix:///var/run/external/external.sock"): s
 }
 
 function backups(root: string): string[] {
-  return readdirSync(join(root, "etc/iotedge")).filter((name) => name.startsWith("config.yaml.extprov-backup-"));
+  return readdirSync(join(root, "etc/iotedge")).filter((name) =>
+    name.startsWith("config.yaml.extprov-backup-"),
+  );
 }
 
 describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
@@ -44,13 +55,22 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     expect(edited).toBe(sample.replace(manualSection, externalSection()));
     expect(Bun.YAML.parse(edited)).toEqual({
       ...(Bun.YAML.parse(sample) as object),
-      provisioning: { source: "external", endpoint: "unix:///var/run/external/external.sock", dynamic_reprovisioning: false },
+      provisioning: {
+        source: "external",
+        endpoint: "unix:///var/run/external/external.sock",
+        dynamic_reprovisioning: false,
+      },
     });
     expect(backups(root)).toHaveLength(1);
     expect(backup).toMatch(/^config\.yaml\.extprov-backup-\d{8}-\d{6}$/);
     expect(read(root, `etc/iotedge/${backup}`)).toBe(sample);
-    expect(entryAt(listTree(root), "etc/iotedge/config.yaml")).toMatchObject({ mode: "0600", owner: "0:42" });
-    expect(result.stdout).toContain(`written by --configure-iotedge; the old file is ${root}/etc/iotedge/${backup}`);
+    expect(entryAt(listTree(root), "etc/iotedge/config.yaml")).toMatchObject({
+      mode: "0600",
+      owner: "0:42",
+    });
+    expect(result.stdout).toContain(
+      `written by --configure-iotedge; the old file is ${root}/etc/iotedge/${backup}`,
+    );
   });
 
   test("a second run leaves the file alone and makes no second backup", async () => {
@@ -71,12 +91,19 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     const release = await makeRelease();
     const root = makeRoot({ systemd: true });
     write(root, "etc/iotedge/config.yaml", sample);
-    write(root, "etc/extprov/config.yaml", 'listen:\n  # where\n  endpoint: "unix:///run/ep/extprov.sock"  # mine\n', 0o640);
+    write(
+      root,
+      "etc/extprov/config.yaml",
+      'listen:\n  # where\n  endpoint: "unix:///run/ep/extprov.sock"  # mine\n',
+      0o640,
+    );
 
     const result = runInstall(shell, release, ["--root", root, "--configure-iotedge"]);
 
     expect(result.code).toBe(0);
-    expect(read(root, "etc/iotedge/config.yaml")).toContain(externalSection("unix:///run/ep/extprov.sock"));
+    expect(read(root, "etc/iotedge/config.yaml")).toContain(
+      externalSection("unix:///run/ep/extprov.sock"),
+    );
   });
 
   test("adds the section at the end of a file that has none", async () => {
@@ -94,12 +121,15 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
   test("takes a top-level comment between two indented lines as part of the section", async () => {
     const release = await makeRelease();
     const root = makeRoot({ systemd: true });
-    const text = 'provisioning:\n  source: "manual"\n# inside\n  device_connection_string: "x"\n\n# after\nagent:\n  name: "edgeAgent"\n';
+    const text =
+      'provisioning:\n  source: "manual"\n# inside\n  device_connection_string: "x"\n\n# after\nagent:\n  name: "edgeAgent"\n';
     write(root, "etc/iotedge/config.yaml", text);
 
     runInstall(shell, release, ["--root", root, "--configure-iotedge"]);
 
-    expect(read(root, "etc/iotedge/config.yaml")).toBe(`${externalSection()}\n# after\nagent:\n  name: "edgeAgent"\n`);
+    expect(read(root, "etc/iotedge/config.yaml")).toBe(
+      `${externalSection()}\n# after\nagent:\n  name: "edgeAgent"\n`,
+    );
   });
 
   test("refuses, before any change, when iotedged's configuration is missing or has two sections", async () => {
@@ -112,7 +142,9 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     const twice = runInstall(shell, release, ["--root", root, "--configure-iotedge"]);
 
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain("/etc/iotedge/config.yaml does not exist: install IoT Edge 1.1 first");
+    expect(missing.stderr).toContain(
+      "/etc/iotedge/config.yaml does not exist: install IoT Edge 1.1 first",
+    );
     expect(twice.code).toBe(1);
     expect(twice.stderr).toContain("has 2 top-level provisioning: sections");
     expect(listTree(root).filter((entry) => !entry.path.startsWith("etc/iotedge"))).toEqual(before);
@@ -127,7 +159,9 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     const result = runInstall(shell, release, ["--root", root, "--configure-iotedge", "--dry-run"]);
 
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain(`would run: write_iotedge_config ${root}/etc/iotedge/config.yaml`);
+    expect(result.stderr).toContain(
+      `would run: write_iotedge_config ${root}/etc/iotedge/config.yaml`,
+    );
     expect(listTree(root)).toEqual(before);
   });
 });

@@ -6,20 +6,34 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { hasTool, makeRelease, makeRoot, projectRoot, read, requireTool, runInstall, write } from "./helpers.ts";
+import {
+  hasTool,
+  makeRelease,
+  makeRoot,
+  projectRoot,
+  read,
+  requireTool,
+  runInstall,
+  write,
+} from "./helpers.ts";
 
 const scripts = ["install.sh", "build/init/extprov.init"];
 const unit = join(projectRoot, "build/init/extprov.service");
 
 /** Without systemd-analyze these tests are skipped, and their names say so. */
 const analyze = hasTool("systemd-analyze");
-const skipNote = analyze ? "" : " (skipped: no systemd-analyze; .ci/run installs it: apt-get install systemd)";
+const skipNote = analyze
+  ? ""
+  : " (skipped: no systemd-analyze; .ci/run installs it: apt-get install systemd)";
 
 /** The exposure systemd-analyze security gives the unit today; a change must not raise it. */
 const recordedExposure = 0.5;
 
 function run(command: string[]): { code: number; output: string } {
-  const child = Bun.spawnSync(command, { stdin: "ignore", env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" } });
+  const child = Bun.spawnSync(command, {
+    stdin: "ignore",
+    env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
+  });
   return { code: child.exitCode ?? -1, output: child.stdout.toString() + child.stderr.toString() };
 }
 
@@ -42,7 +56,9 @@ describe("the shell scripts", () => {
   });
 
   test.each(scripts)("%s keeps lines within 100 columns", (script) => {
-    const long = read(projectRoot, script).split("\n").filter((line) => line.replaceAll("\t", "    ").length > 100);
+    const long = read(projectRoot, script)
+      .split("\n")
+      .filter((line) => line.replaceAll("\t", "    ").length > 100);
 
     expect(long).toEqual([]);
   });
@@ -73,28 +89,40 @@ describe("the systemd unit", () => {
     expect(text).not.toMatch(/^PrivateUsers=/m);
   });
 
-  test.skipIf(!analyze)(`systemd-analyze verify accepts it in an image made by install.sh${skipNote}`, async () => {
-    const root = makeRoot({ systemd: true });
-    write(root, "bin/kill", "#!/bin/sh\n", 0o755);
-    runInstall("dash", await makeRelease(), ["--root", root]);
-    // verify resolves the unit's dependencies (sysinit.target, ...) inside the root.
-    const units = "/lib/systemd/system";
-    for (const name of readdirSync(units).filter((name) => name.endsWith(".target"))) {
-      copyFileSync(join(units, name), join(root, units, name));
-    }
+  test.skipIf(!analyze)(
+    `systemd-analyze verify accepts it in an image made by install.sh${skipNote}`,
+    async () => {
+      const root = makeRoot({ systemd: true });
+      write(root, "bin/kill", "#!/bin/sh\n", 0o755);
+      runInstall("dash", await makeRelease(), ["--root", root]);
+      // verify resolves the unit's dependencies (sysinit.target, ...) inside the root.
+      const units = "/lib/systemd/system";
+      for (const name of readdirSync(units).filter((name) => name.endsWith(".target"))) {
+        copyFileSync(join(units, name), join(root, units, name));
+      }
 
-    const result = run(["systemd-analyze", "verify", `--root=${root}`, "/lib/systemd/system/extprov.service"]);
+      const result = run([
+        "systemd-analyze",
+        "verify",
+        `--root=${root}`,
+        "/lib/systemd/system/extprov.service",
+      ]);
 
-    expect(result.output).toBe("");
-    expect(result.code).toBe(0);
-  });
+      expect(result.output).toBe("");
+      expect(result.code).toBe(0);
+    },
+  );
 
-  test.skipIf(!analyze)(`systemd-analyze security rates it ${recordedExposure} or lower${skipNote}`, () => {
-    const result = run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit]);
-    const exposure = Number(/Overall exposure level for extprov\.service: ([\d.]+)/.exec(result.output)?.[1]);
+  test.skipIf(!analyze)(
+    `systemd-analyze security rates it ${recordedExposure} or lower${skipNote}`,
+    () => {
+      const result = run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit]);
+      const exposure = Number(
+        /Overall exposure level for extprov\.service: ([\d.]+)/.exec(result.output)?.[1],
+      );
 
-    expect(result.code).toBe(0);
-    expect(exposure).toBeLessThanOrEqual(recordedExposure);
-  });
-
+      expect(result.code).toBe(0);
+      expect(exposure).toBeLessThanOrEqual(recordedExposure);
+    },
+  );
 });

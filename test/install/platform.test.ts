@@ -85,10 +85,14 @@ describe.each(shells)("install.sh under %s", (shell) => {
     const root = makeRoot();
     const before = listTree(root);
 
-    const result = runInstall(shell, release, ["--root", root], { EXTPROV_CPUINFO: cpuinfo(core2Flags) });
+    const result = runInstall(shell, release, ["--root", root], {
+      EXTPROV_CPUINFO: cpuinfo(core2Flags),
+    });
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain("this x86-64 CPU lacks SSE4.2, which extprov's runtime (Bun) needs");
+    expect(result.stderr).toContain(
+      "this x86-64 CPU lacks SSE4.2, which extprov's runtime (Bun) needs",
+    );
     expect(listTree(root)).toEqual(before);
   });
 
@@ -100,8 +104,12 @@ describe.each(shells)("install.sh under %s", (shell) => {
     const third = makeRoot();
 
     runInstall(shell, withBaseline, ["--root", first], { EXTPROV_CPUINFO: cpuinfo(nehalemFlags) });
-    runInstall(shell, withBaseline, ["--root", second], { EXTPROV_CPUINFO: cpuinfo(`${nehalemFlags} avx avx2`) });
-    const result = runInstall(shell, withoutBaseline, ["--root", third], { EXTPROV_CPUINFO: cpuinfo(nehalemFlags) });
+    runInstall(shell, withBaseline, ["--root", second], {
+      EXTPROV_CPUINFO: cpuinfo(`${nehalemFlags} avx avx2`),
+    });
+    const result = runInstall(shell, withoutBaseline, ["--root", third], {
+      EXTPROV_CPUINFO: cpuinfo(nehalemFlags),
+    });
 
     expect(read(first, "usr/bin/extprov")).toContain("linux-x64-baseline)");
     expect(read(second, "usr/bin/extprov")).toContain("linux-x64)");
@@ -121,7 +129,9 @@ describe.each(shells)("install.sh under %s", (shell) => {
     const result = runInstall(shell, release, ["--root", root], { EXTPROV_UNAME_M: "aarch64" });
 
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`the userland in ${root}/ is 32-bit (32-bit ARM): extprov needs a 64-bit one`);
+    expect(result.stderr).toContain(
+      `the userland in ${root}/ is 32-bit (32-bit ARM): extprov needs a 64-bit one`,
+    );
     expect(listTree(root)).toEqual(before);
   });
 
@@ -132,7 +142,9 @@ describe.each(shells)("install.sh under %s", (shell) => {
     writeFileSync(join(root, "bin/sh"), elfHeader(64, machines.arm64));
 
     const refused = runInstall(shell, release, ["--root", root], { EXTPROV_UNAME_M: "x86_64" });
-    const accepted = runInstall(shell, release, ["--root", root, "--arch", "arm64"], { EXTPROV_UNAME_M: "x86_64" });
+    const accepted = runInstall(shell, release, ["--root", root, "--arch", "arm64"], {
+      EXTPROV_UNAME_M: "x86_64",
+    });
 
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("/bin/sh is built for arm64, not x64: pass --arch arm64");
@@ -198,7 +210,18 @@ describe.each(shells)("install.sh under %s", (shell) => {
     const result = runInstall(shell, release, ["--help"]);
 
     expect(result.code).toBe(0);
-    for (const text of ["--root DIR", "--arch x64|arm64", "--libc glibc|musl", "--init systemd|sysv", "--configure-iotedge", "--dry-run", "--uninstall", "--purge", "EXTPROV_UNAME_M", "EXTPROV_CPUINFO"]) {
+    for (const text of [
+      "--root DIR",
+      "--arch x64|arm64",
+      "--libc glibc|musl",
+      "--init systemd|sysv",
+      "--configure-iotedge",
+      "--dry-run",
+      "--uninstall",
+      "--purge",
+      "EXTPROV_UNAME_M",
+      "EXTPROV_CPUINFO",
+    ]) {
       expect(result.stdout).toContain(text);
     }
   });

@@ -28,6 +28,8 @@ describe("the secret scanner", () => {
   });
 
   test("finds nothing in a log line without them", () => {
-    expect(scanner.leaks("2026-01-01T00:00:00.000Z info  request method=GET path=/device status=200")).toEqual([]);
+    expect(
+      scanner.leaks("2026-01-01T00:00:00.000Z info  request method=GET path=/device status=200"),
+    ).toEqual([]);
   });
 });

@@ -3,7 +3,16 @@
  * user owns, removed on SIGTERM and SIGINT.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
@@ -13,14 +22,21 @@ import { tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
 
-function configFor(folder: string, socket: string, socketSettings: Record<string, unknown> = { mode: "0600" }) {
+function configFor(
+  folder: string,
+  socket: string,
+  socketSettings: Record<string, unknown> = { mode: "0600" },
+) {
   const document = symmetricKeyConfig(socket, key);
   (document.listen as Record<string, unknown>).socket = socketSettings;
   return writeConfig(folder, document);
 }
 
 async function refusedStart(folder: string, socket: string) {
-  const result = await runExtprov({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+  const result = await runExtprov({
+    args: ["serve", "--config", configFor(folder, socket)],
+    secrets: [key],
+  });
   expect(result.code).toBe(4);
   return result.output;
 }
@@ -30,7 +46,10 @@ describe("the socket's mode", () => {
     test(`is exactly ${mode} when configured so, read back with lstat`, async () => {
       const folder = tempDir();
       const socket = join(folder, "external.sock");
-      const server = await startServer({ args: ["serve", "--config", configFor(folder, socket, { mode })], secrets: [key] });
+      const server = await startServer({
+        args: ["serve", "--config", configFor(folder, socket, { mode })],
+        secrets: [key],
+      });
 
       const stats = lstatSync(socket);
 
@@ -47,7 +66,10 @@ describe("the socket's mode", () => {
     const socket = join(folder, "external.sock");
     const document = symmetricKeyConfig(socket, key);
     delete (document.listen as Record<string, unknown>).socket;
-    const server = await startServer({ args: ["serve", "--config", writeConfig(folder, document)], secrets: [key] });
+    const server = await startServer({
+      args: ["serve", "--config", writeConfig(folder, document)],
+      secrets: [key],
+    });
 
     expect(lstatSync(socket).mode & 0o7777).toBe(0o660);
     expect(await server.stop()).toBe(0);
@@ -57,19 +79,29 @@ describe("the socket's mode", () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
 
-    const refused = await runExtprov({ args: ["serve", "--config", configFor(folder, socket, { mode: "0666" })], secrets: [key] });
+    const refused = await runExtprov({
+      args: ["serve", "--config", configFor(folder, socket, { mode: "0666" })],
+      secrets: [key],
+    });
 
     expect(refused.code).toBe(3);
-    expect(refused.output).toContain("/listen/socket/mode: mode 0666 lets every user on the device read the device's credentials");
+    expect(refused.output).toContain(
+      "/listen/socket/mode: mode 0666 lets every user on the device read the device's credentials",
+    );
     expect(existsSync(socket)).toBe(false);
   });
 
   test("accepts a world-open mode with security.allowWorldAccessibleSocket, with a warning", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
-    const document = symmetricKeyConfig(socket, key, { security: { allowWorldAccessibleSocket: true } });
+    const document = symmetricKeyConfig(socket, key, {
+      security: { allowWorldAccessibleSocket: true },
+    });
     (document.listen as Record<string, unknown>).socket = { mode: "0666" };
-    const server = await startServer({ args: ["serve", "--config", writeConfig(folder, document)], secrets: [key] });
+    const server = await startServer({
+      args: ["serve", "--config", writeConfig(folder, document)],
+      secrets: [key],
+    });
 
     expect(lstatSync(socket).mode & 0o7777).toBe(0o666);
     expect(server.output()).toContain("warn  socket open to every user");
@@ -81,12 +113,18 @@ describe("what already exists at the socket path", () => {
   test("a stale socket left by a crash is replaced", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
-    const first = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+    const first = await startServer({
+      args: ["serve", "--config", configFor(folder, socket)],
+      secrets: [key],
+    });
     first.process.kill("SIGKILL");
     await first.process.exited;
     expect(lstatSync(socket).isSocket()).toBe(true);
 
-    const second = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+    const second = await startServer({
+      args: ["serve", "--config", configFor(folder, socket)],
+      secrets: [key],
+    });
 
     expect(second.output()).toContain("removed stale socket");
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
@@ -119,7 +157,9 @@ describe("what already exists at the socket path", () => {
     const socket = join(folder, "external.sock");
     mkdirSync(socket);
 
-    expect(await refusedStart(folder, socket)).toContain("is a directory; a container runtime creates one");
+    expect(await refusedStart(folder, socket)).toContain(
+      "is a directory; a container runtime creates one",
+    );
     expect(lstatSync(socket).isDirectory()).toBe(true);
   });
 
@@ -140,7 +180,10 @@ describe("the socket's folder", () => {
   test("is created with mode 0755 when missing", async () => {
     const folder = tempDir();
     const socket = join(folder, "run", "external", "external.sock");
-    const server = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+    const server = await startServer({
+      args: ["serve", "--config", configFor(folder, socket)],
+      secrets: [key],
+    });
 
     expect(lstatSync(join(folder, "run", "external")).mode & 0o7777).toBe(0o755);
     expect(await server.stop()).toBe(0);
@@ -152,7 +195,9 @@ describe("the socket's folder", () => {
     mkdirSync(open);
     chmodSync(open, 0o1777);
 
-    expect(await refusedStart(folder, join(open, "external.sock"))).toContain("is writable by every user, who could replace the socket");
+    expect(await refusedStart(folder, join(open, "external.sock"))).toContain(
+      "is writable by every user, who could replace the socket",
+    );
   });
 });
 
@@ -161,7 +206,10 @@ describe("stopping", () => {
     test(`on ${signal} removes the socket and exits 0`, async () => {
       const folder = tempDir();
       const socket = join(folder, "external.sock");
-      const server = await startServer({ args: ["serve", "--config", configFor(folder, socket)], secrets: [key] });
+      const server = await startServer({
+        args: ["serve", "--config", configFor(folder, socket)],
+        secrets: [key],
+      });
 
       expect(await server.stop(signal)).toBe(0);
       expect(existsSync(socket)).toBe(false);

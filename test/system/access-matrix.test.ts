@@ -13,7 +13,8 @@ import { runExtprov, startServer } from "../helpers/server.ts";
 import { sharedTempDir } from "../helpers/temp.ts";
 
 const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn("access matrix skipped: it needs root to give the socket away and switch users");
+if (!isRoot)
+  console.warn("access matrix skipped: it needs root to give the socket away and switch users");
 
 // Numeric ids need no account: daemon (1) owns the socket, group 2 (bin) is its group.
 const owner = 1;
@@ -31,7 +32,12 @@ const identities: Identity[] = [
   { name: "root", uid: 0, gid: 0, groups: [] },
   { name: "the socket's owner", uid: owner, gid: owner, groups: [] },
   { name: "a user whose primary group is the socket's", uid: stranger, gid: group, groups: [] },
-  { name: "a user with the socket's group as a supplementary group", uid: stranger, gid: stranger, groups: [group] },
+  {
+    name: "a user with the socket's group as a supplementary group",
+    uid: stranger,
+    gid: stranger,
+    groups: [group],
+  },
   { name: "another user", uid: stranger, gid: stranger, groups: [] },
 ];
 
@@ -56,13 +62,17 @@ function configFor(folder: string, mode: string, forced: boolean): string {
   return writeConfig(folder, {
     device: { hubName: "test-hub.azure-devices.net", deviceId: "matrix-device" },
     credentials: { symmetricKey: { key } },
-    listen: { endpoint: socketEndpoint(join(folder, "external.sock")), socket: { owner, group, mode } },
+    listen: {
+      endpoint: socketEndpoint(join(folder, "external.sock")),
+      socket: { owner, group, mode },
+    },
     ...(forced ? { security: { allowWorldAccessibleSocket: true } } : {}),
   });
 }
 
 afterAll(() => {
-  if (checked.length > 0) console.log(`access matrix: ${checked.length} mode and identity pairs checked`);
+  if (checked.length > 0)
+    console.log(`access matrix: ${checked.length} mode and identity pairs checked`);
 });
 
 describe.skipIf(!isRoot)("who can connect", () => {
@@ -79,7 +89,10 @@ describe.skipIf(!isRoot)("who can connect", () => {
     test(`with mode ${mode}${forced ? " (allowWorldAccessibleSocket)" : ""}: exactly those the mode lets write`, async () => {
       const folder = sharedTempDir();
       const socket = join(folder, "external.sock");
-      const server = await startServer({ args: ["serve", "--config", configFor(folder, mode, forced)], secrets: [key] });
+      const server = await startServer({
+        args: ["serve", "--config", configFor(folder, mode, forced)],
+        secrets: [key],
+      });
 
       for (const who of identities) {
         const answer = curlUnix(socket, provisioningPath, [], as(who));
@@ -106,13 +119,23 @@ describe("a mode with the other write bit", () => {
     test(`${mode} is refused unless forced, and forced it is served with a warning`, async () => {
       const folder = sharedTempDir();
 
-      const refused = await runExtprov({ args: ["check", "--config", configFor(folder, mode, false)], secrets: [key] });
-      const forced = await runExtprov({ args: ["check", "--config", configFor(folder, mode, true)], secrets: [key] });
+      const refused = await runExtprov({
+        args: ["check", "--config", configFor(folder, mode, false)],
+        secrets: [key],
+      });
+      const forced = await runExtprov({
+        args: ["check", "--config", configFor(folder, mode, true)],
+        secrets: [key],
+      });
 
       expect(refused.code).toBe(3);
-      expect(refused.output).toContain(`/listen/socket/mode: mode ${mode} lets every user on the device read the device's credentials`);
+      expect(refused.output).toContain(
+        `/listen/socket/mode: mode ${mode} lets every user on the device read the device's credentials`,
+      );
       expect(forced.code).toBe(0);
-      expect(forced.output).toContain(`warn  socket open to every user mode=${mode}: security.allowWorldAccessibleSocket is set`);
+      expect(forced.output).toContain(
+        `warn  socket open to every user mode=${mode}: security.allowWorldAccessibleSocket is set`,
+      );
     });
   }
 });

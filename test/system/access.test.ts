@@ -33,7 +33,10 @@ function serviceConfig(folder: string, key: string, extra: Record<string, unknow
       {
         device: { hubName: "test-hub.azure-devices.net", deviceId: "access-device" },
         credentials: { symmetricKey: { file: keyFile } },
-        listen: { endpoint: socketEndpoint(join(folder, "external.sock")), socket: { owner: daemon, group: daemon, mode: "0660" } },
+        listen: {
+          endpoint: socketEndpoint(join(folder, "external.sock")),
+          socket: { owner: daemon, group: daemon, mode: "0660" },
+        },
         ...extra,
       },
       "config.yaml",
@@ -79,7 +82,9 @@ describe.skipIf(!isRoot)("dropping root", () => {
     expect(status).toMatch(/^Gid:\t65534\t65534\t65534\t65534$/m);
     expect(status).toMatch(/^Groups:\t65534 ?$/m);
     expect(server.output()).toContain("dropped privileges uid=65534 gid=65534 user=nobody");
-    expect(curlUnix(join(folder, "external.sock"), provisioningPath, [], as(daemon, daemon)).status).toBe(200);
+    expect(
+      curlUnix(join(folder, "external.sock"), provisioningPath, [], as(daemon, daemon)).status,
+    ).toBe(200);
     expect(await server.stop()).toBe(0);
   });
 

@@ -22,7 +22,12 @@ export function reprovisionRoute(service: ProvisioningService) {
     if (failure) return errorResponse(failure.status, failure.message);
     return new Response(null, { status: 200 });
   };
-  const options = { query: ApiVersionQuery, response: { 400: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse } };
+  const options = {
+    query: ApiVersionQuery,
+    response: { 400: ErrorResponse, 500: ErrorResponse, 503: ErrorResponse },
+  };
 
-  return new Elysia().get("/device/reprovision", handle, options).post("/device/reprovision", handle, options);
+  return new Elysia()
+    .get("/device/reprovision", handle, options)
+    .post("/device/reprovision", handle, options);
 }
