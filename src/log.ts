@@ -80,6 +80,26 @@ export class Logger {
     this.emit("error", event, fields);
   }
 
+  /**
+   * The per-request line, the one written most: the same text as
+   * `info("request", { method, path, status, ms })`, built without the general formatter.
+   */
+  request(method: string, path: string, status: number, ms: number): void {
+    if (this.options.format === "json" || !this.enabled("info")) {
+      this.info("request", { method, path, status, ms });
+      return;
+    }
+
+    const start = this.options.journald ? "<6>" : `${timestamp()} `;
+    const line = `${start}info  request method=${quoteIfNeeded(method)} path=${quoteIfNeeded(path)} status=${status} ms=${ms}\n`;
+
+    try {
+      this.options.write(line);
+    } catch {
+      // A closed stderr (the log reader went away) must not stop the endpoint.
+    }
+  }
+
   enabled(level: LogLevel): boolean {
     return ranks[level] >= ranks[this.options.level];
   }

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
-import { Value, type ValueError } from "@sinclair/typebox/value";
+import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
@@ -213,10 +213,25 @@ function firstPerField(errors: ValueError[], file: string): ConfigError[] {
     if (seen.has(error.path)) continue;
     seen.add(error.path);
     const { problem, hint } = describeSchemaError(error);
-    result.push(new ConfigError(file, error.path || "/", problem, hint));
+    result.push(new ConfigError(file, safePath(error), problem, hint));
   }
 
   return result;
+}
+
+/**
+ * The field path to name in a message. An unknown field's name is repeated only when it
+ * looks like a field name: a key pasted without its `key:` becomes a field name, and must
+ * not reach the log.
+ */
+function safePath(error: ValueError): string {
+  const path = error.path || "/";
+  if (error.type !== ValueErrorType.ObjectAdditionalProperties) return path;
+
+  const cut = path.lastIndexOf("/");
+  const name = path.slice(cut + 1);
+  if (/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(name)) return path;
+  return `${path.slice(0, cut) || ""}/<a field whose name looks like a value, not shown>`;
 }
 
 function resolveCredentials(

@@ -54,19 +54,8 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
     return unixEndpoint(socket);
   }
 
-  const { hostname, port, allowNonLoopback } = config.listen;
-  if (!isLoopback(hostname)) {
-    if (!allowNonLoopback) {
-      throw new ListenError(
-        `${hostname} is not a loopback address: other machines could ask for the device's credentials`,
-        "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
-      );
-    }
-    log.warn("listening beyond loopback", {
-      endpoint: `${hostname}:${port}`,
-      reason: "listen.allowNonLoopback is set",
-    });
-  }
+  const { hostname, port } = config.listen;
+  checkTcpAddress(config.listen);
 
   let server: Server<undefined>;
   try {
@@ -147,15 +136,36 @@ function loggedHandler(app: App): Handler {
     const started = performance.now();
     const response = await app.handle(withPlainOrigin(request));
 
-    log.info("request", {
-      method: quoteRequestText(request.method, 16),
-      path: quoteRequestText(pathOf(request.url), 128),
-      status: response.status,
-      ms: Math.round((performance.now() - started) * 100) / 100,
-    });
+    log.request(
+      quoteRequestText(request.method, 16),
+      quoteRequestText(pathOf(request.url), 128),
+      response.status,
+      Math.round((performance.now() - started) * 100) / 100,
+    );
 
     return response;
   };
+}
+
+/** Refuses an address beyond loopback unless allowed; `check` asks the same. */
+export function checkTcpAddress(listen: {
+  hostname: string;
+  port: number;
+  allowNonLoopback: boolean;
+}): void {
+  if (isLoopback(listen.hostname)) return;
+
+  if (!listen.allowNonLoopback) {
+    throw new ListenError(
+      `${listen.hostname} is not a loopback address: other machines could ask for the device's credentials`,
+      "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
+    );
+  }
+
+  log.warn("listening beyond loopback", {
+    endpoint: `${listen.hostname}:${listen.port}`,
+    reason: "listen.allowNonLoopback is set",
+  });
 }
 
 function isLoopback(hostname: string): boolean {

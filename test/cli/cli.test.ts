@@ -173,5 +173,10 @@ describe("a TCP endpoint", () => {
 
     expect(result.code).toBe(4);
     expect(result.output).toContain("0.0.0.0 is not a loopback address");
+
+    const checked = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(checked.code).toBe(4);
+    expect(checked.output).toContain("0.0.0.0 is not a loopback address");
   });
 });

@@ -32,6 +32,13 @@ const cases: ((folder: string) => Case)[] = [
     ],
   }),
   (folder) => ({
+    name: "a key pasted without `key:`, whose value is not repeated as a field name",
+    document: { device, credentials: { symmetricKey: { [key]: null } }, listen: listen(folder) },
+    expected: [
+      "/credentials/symmetricKey/<a field whose name looks like a value, not shown>: unknown field",
+    ],
+  }),
+  (folder) => ({
     name: "a key given as a number",
     document: { device, credentials: { symmetricKey: { key: 12345 } }, listen: listen(folder) },
     expected: [
