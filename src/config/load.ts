@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
+import { httpAddressOf } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
@@ -402,7 +403,7 @@ function resolveListen(
   }
 
   if (url.protocol === "unix:") return resolveUnixListen(file, base, url, listen, problems);
-  if (url.protocol === "http:") return resolveTcpListen(file, url, listen, problems);
+  if (url.protocol === "http:") return resolveTcpListen(file, url, endpoint, listen, problems);
 
   const hint =
     url.protocol === "https:"
@@ -469,6 +470,7 @@ function checkSocketMode(file: string, mode: number, problems: ConfigError[]): v
 function resolveTcpListen(
   file: string,
   url: URL,
+  endpoint: string,
   listen: NonNullable<ConfigFile["listen"]>,
   problems: ConfigError[],
 ): ListenConfig | undefined {
@@ -485,17 +487,6 @@ function resolveTcpListen(
     );
   }
 
-  if (url.port === "") {
-    problems.push(
-      new ConfigError(
-        file,
-        field,
-        "an http endpoint needs an explicit port",
-        "write http://127.0.0.1:9999",
-      ),
-    );
-  }
-
   if (listen.socket) {
     problems.push(
       new ConfigError(
@@ -507,10 +498,18 @@ function resolveTcpListen(
     );
   }
 
-  return {
-    kind: "tcp",
-    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-    port: Number(url.port),
-    allowNonLoopback: listen.allowNonLoopback ?? false,
-  };
+  const address = httpAddressOf(url, endpoint);
+  if (!address) {
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        "an http endpoint needs an explicit port",
+        "write http://127.0.0.1:9999",
+      ),
+    );
+    return undefined;
+  }
+
+  return { kind: "tcp", ...address, allowNonLoopback: listen.allowNonLoopback ?? false };
 }

@@ -5,6 +5,7 @@
  */
 import { lstatSync } from "node:fs";
 import { resolve } from "node:path";
+import { httpAddressOf } from "../config/endpoint.ts";
 import type { ListenConfig } from "../config/load.ts";
 import { ProbeError, UsageError } from "../errors.ts";
 import { apiVersion } from "../http/schemas.ts";
@@ -47,13 +48,8 @@ export function parseEndpoint(endpoint: string, base = process.cwd()): Target {
     return { kind: "unix", path: resolve(base, decodeURIComponent(url.pathname)) };
   }
 
-  if (url.protocol === "http:" && url.port !== "") {
-    return {
-      kind: "tcp",
-      hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: Number(url.port),
-    };
-  }
+  const address = url.protocol === "http:" ? httpAddressOf(url, endpoint) : undefined;
+  if (address) return { kind: "tcp", ...address };
 
   throw new UsageError(
     `cannot probe ${endpoint}`,

@@ -142,14 +142,14 @@ describe("logging", () => {
 });
 
 describe("a TCP endpoint", () => {
+  /** A symmetric-key configuration listening on the http `endpoint`, in a fresh folder. */
+  const tcpConfig = (endpoint: string, key: string) =>
+    writeConfig(tempDir(), { ...symmetricKeyConfig("", key), listen: { endpoint } });
+
   test("serves on a loopback port", async () => {
-    const folder = tempDir();
     const key = newSymmetricKey();
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const file = writeConfig(folder, {
-      ...symmetricKeyConfig("", key),
-      listen: { endpoint: `http://127.0.0.1:${port}` },
-    });
+    const file = tcpConfig(`http://127.0.0.1:${port}`, key);
     const server = await startServer({ args: ["serve", "--config", file], secrets: [key] });
 
     const response = await fetch(
@@ -161,13 +161,27 @@ describe("a TCP endpoint", () => {
     expect(await server.stop()).toBe(0);
   });
 
-  test("refuses an address beyond loopback unless listen.allowNonLoopback is set", async () => {
-    const folder = tempDir();
+  test("takes the port as written: an explicit 80 is kept, a missing one is refused", async () => {
     const key = newSymmetricKey();
-    const file = writeConfig(folder, {
-      ...symmetricKeyConfig("", key),
-      listen: { endpoint: "http://0.0.0.0:9999" },
-    });
+    const check = (endpoint: string) =>
+      runExtprov({ args: ["check", "--config", tcpConfig(endpoint, key)], secrets: [key] });
+
+    // URL parsing drops http's default port, so :80 and no port look alike to it.
+    const explicit = await check("http://127.0.0.1:80");
+    const missing = await check("http://127.0.0.1");
+    const empty = await check("http://127.0.0.1:/");
+
+    expect(explicit.code).toBe(0);
+    expect(explicit.output).toContain("endpoint: http://127.0.0.1:80\n");
+    for (const refused of [missing, empty]) {
+      expect(refused.code).toBe(3);
+      expect(refused.output).toContain("/listen/endpoint: an http endpoint needs an explicit port");
+    }
+  });
+
+  test("refuses an address beyond loopback unless listen.allowNonLoopback is set", async () => {
+    const key = newSymmetricKey();
+    const file = tcpConfig("http://0.0.0.0:9999", key);
 
     const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
 

@@ -6,6 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseEndpoint } from "../../src/probe/ask.ts";
 import { symmetricKeyConfig, writeConfig, socketEndpoint } from "../helpers/config.ts";
 import { makeCertificate, newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { python } from "../helpers/notify.ts";
@@ -330,6 +331,17 @@ describe("probe says precisely why it cannot connect", () => {
       `probe failed: permission denied connecting to unix://${endpoint.socket} (EACCES)`,
     );
     expect(endpoint.requests).toEqual([]);
+  });
+
+  test("an explicit port 80 is taken as written, and a missing port is refused", () => {
+    expect(parseEndpoint("http://127.0.0.1:80")).toEqual({
+      kind: "tcp",
+      hostname: "127.0.0.1",
+      port: 80,
+    });
+    expect(parseEndpoint("http://[::1]:080/")).toEqual({ kind: "tcp", hostname: "::1", port: 80 });
+    expect(() => parseEndpoint("http://127.0.0.1")).toThrow("cannot probe http://127.0.0.1");
+    expect(() => parseEndpoint("http://127.0.0.1:")).toThrow("cannot probe http://127.0.0.1:");
   });
 
   test("an endpoint iotedged cannot use is a usage error", async () => {

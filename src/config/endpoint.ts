@@ -1,0 +1,29 @@
+/**
+ * http endpoints as a person writes them: in `listen.endpoint` and in `probe --endpoint`.
+ */
+
+export interface HttpAddress {
+  /** An IPv6 address without its brackets. */
+  hostname: string;
+  port: number;
+}
+
+/** The host and port of a parsed http URL; undefined when `text` names no port. */
+export function httpAddressOf(url: URL, text: string): HttpAddress | undefined {
+  // The WHATWG parser drops a scheme's default port: `url.port` is "" for `http://h:80`
+  // as for `http://h`, so the port the person typed is read from the text itself.
+  const port = url.port === "" ? writtenPort(text) : Number(url.port);
+  if (port === undefined) return undefined;
+
+  return { hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/** The digits after the host in a URL's text, if any. */
+function writtenPort(text: string): number | undefined {
+  const afterScheme = text.trim().replace(/^[a-z][a-z0-9+.-]*:[/\\]*/i, "");
+  const authority = afterScheme.split(/[/\\?#]/, 1)[0]!;
+  const hostAndPort = authority.slice(authority.lastIndexOf("@") + 1);
+
+  const digits = /^(?:\[[^\]]*\]|[^:]*):(\d+)$/.exec(hostAndPort)?.[1];
+  return digits === undefined ? undefined : Number(digits);
+}
