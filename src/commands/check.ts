@@ -2,6 +2,7 @@
  * `extprov check`: everything `serve` validates, without opening the endpoint; prints
  * what would be served with every secret masked.
  */
+import { describeHttpEndpoint } from "../config/endpoint.ts";
 import type { Config } from "../config/load.ts";
 import { ExitCode } from "../errors.ts";
 import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
@@ -31,22 +32,11 @@ function describeReprovision({ hook, timeoutSeconds }: Config["reprovision"]): s
   return `hook ${hook[0]} (${hook.length - 1} arguments, stopped after ${timeoutSeconds} s), then a reload`;
 }
 
-function describeListen(
-  listen:
-    Parameters<typeof describeListenUnix>[0] | { kind: "tcp"; hostname: string; port: number },
-): string {
-  if (listen.kind === "tcp") return `http://${listen.hostname}:${listen.port}`;
-  return describeListenUnix(listen);
-}
+function describeListen(listen: Config["listen"]): string {
+  if (listen.kind === "tcp") return describeHttpEndpoint(listen);
 
-function describeListenUnix(listen: {
-  kind: "unix";
-  path: string;
-  mode: number;
-  owner?: unknown;
-  group?: unknown;
-}): string {
   const owner = listen.owner ?? "(service user)";
   const group = listen.group ?? "(service group)";
-  return `unix://${listen.path} owner ${owner} group ${group} mode ${listen.mode.toString(8).padStart(4, "0")}`;
+  const mode = listen.mode.toString(8).padStart(4, "0");
+  return `unix://${listen.path} owner ${owner} group ${group} mode ${mode}`;
 }

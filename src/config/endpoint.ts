@@ -27,3 +27,9 @@ function writtenPort(text: string): number | undefined {
   const digits = /^(?:\[[^\]]*\]|[^:]*):(\d+)$/.exec(hostAndPort)?.[1];
   return digits === undefined ? undefined : Number(digits);
 }
+
+/** `http://host:port` for messages and logs; an IPv6 host in brackets, as URLs write it. */
+export function describeHttpEndpoint({ hostname, port }: HttpAddress): string {
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `http://${host}:${port}`;
+}

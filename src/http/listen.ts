@@ -3,6 +3,7 @@
  * unless explicitly allowed). The limits here bound what one client can make us hold.
  */
 import type { Server } from "bun";
+import { describeHttpEndpoint } from "../config/endpoint.ts";
 import type { Config } from "../config/load.ts";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -62,14 +63,14 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
     server = serve({ hostname, port }, fetch);
   } catch (error) {
     throw new ListenError(
-      `cannot listen on ${hostname}:${port}: ${(error as Error).message}`,
+      `cannot listen on ${describeHttpEndpoint({ hostname, port })}: ${(error as Error).message}`,
       "choose a free port",
     );
   }
 
   return {
     server,
-    describe: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
+    describe: describeHttpEndpoint({ hostname, port: server.port ?? port }),
     close: (overdue) => drain(server, overdue),
     lost: new Promise<string>(() => {}),
   };
@@ -163,7 +164,7 @@ export function checkTcpAddress(listen: {
   }
 
   log.warn("listening beyond loopback", {
-    endpoint: `${listen.hostname}:${listen.port}`,
+    endpoint: describeHttpEndpoint(listen),
     reason: "listen.allowNonLoopback is set",
   });
 }

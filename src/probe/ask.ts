@@ -5,7 +5,7 @@
  */
 import { lstatSync } from "node:fs";
 import { resolve } from "node:path";
-import { httpAddressOf } from "../config/endpoint.ts";
+import { describeHttpEndpoint, httpAddressOf } from "../config/endpoint.ts";
 import type { ListenConfig } from "../config/load.ts";
 import { ProbeError, UsageError } from "../errors.ts";
 import { apiVersion } from "../http/schemas.ts";
@@ -65,9 +65,7 @@ export function targetOf(listen: ListenConfig): Target {
 }
 
 export function describeTarget(target: Target): string {
-  if (target.kind === "unix") return `unix://${target.path}`;
-  const host = target.hostname.includes(":") ? `[${target.hostname}]` : target.hostname;
-  return `http://${host}:${target.port}`;
+  return target.kind === "unix" ? `unix://${target.path}` : describeHttpEndpoint(target);
 }
 
 /** Sends iotedged's request and reads the answer; throws `ProbeError` when none comes. */

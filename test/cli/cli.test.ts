@@ -1,5 +1,6 @@
 /** The command line: help, version, usage errors, `check`, log formats, TCP endpoints. */
 import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
@@ -8,6 +9,11 @@ import { apiQuery, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
 import packageJson from "../../package.json";
+
+/** Whether this machine has ::1 (a container may have IPv6 switched off). */
+const hasIpv6Loopback =
+  existsSync("/proc/net/if_inet6") &&
+  readFileSync("/proc/net/if_inet6", "utf8").includes("00000000000000000000000000000001");
 
 describe("extprov's command line", () => {
   test("--help lists the commands, options and exit codes", async () => {
@@ -177,6 +183,38 @@ describe("a TCP endpoint", () => {
       expect(refused.code).toBe(3);
       expect(refused.output).toContain("/listen/endpoint: an http endpoint needs an explicit port");
     }
+  });
+
+  test("check writes an IPv6 host in brackets", async () => {
+    const key = newSymmetricKey();
+    const loopback = tcpConfig("http://[::1]:9999", key);
+    const any = writeConfig(tempDir(), {
+      ...symmetricKeyConfig("", key),
+      listen: { endpoint: "http://[::]:9999", allowNonLoopback: true },
+    });
+
+    const checkedLoopback = await runExtprov({
+      args: ["check", "--config", loopback],
+      secrets: [key],
+    });
+    const checkedAny = await runExtprov({ args: ["check", "--config", any], secrets: [key] });
+
+    expect(checkedLoopback.code).toBe(0);
+    expect(checkedLoopback.output).toContain("endpoint: http://[::1]:9999\n");
+    expect(checkedAny.code).toBe(0);
+    expect(checkedAny.output).toContain('listening beyond loopback endpoint="http://[::]:9999"');
+    expect(checkedAny.output).toContain("endpoint: http://[::]:9999\n");
+  });
+
+  test.skipIf(!hasIpv6Loopback)("serve logs an IPv6 host in brackets", async () => {
+    const key = newSymmetricKey();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const file = tcpConfig(`http://[::1]:${port}`, key);
+
+    const server = await startServer({ args: ["serve", "--config", file], secrets: [key] });
+
+    expect(server.output()).toContain(`serving endpoint="http://[::1]:${port}" `);
+    expect(await server.stop()).toBe(0);
   });
 
   test("refuses an address beyond loopback unless listen.allowNonLoopback is set", async () => {
