@@ -77,10 +77,11 @@ export class ReloadError extends ExtprovError {
   }
 }
 
-/** Wrong command-line arguments. */
+/** Wrong command-line arguments: what was wrong, how to fix it, and where usage is shown. */
 export class UsageError extends ExtprovError {
-  constructor(message: string, hint = "run `extprov --help` for usage") {
-    super(message, ExitCode.usage, hint);
+  constructor(message: string, hint?: string) {
+    const help = "see extprov --help";
+    super(message, ExitCode.usage, hint ? `${hint}; ${help}` : help);
   }
 }
 

@@ -10,7 +10,7 @@ import { checkCommand } from "./commands/check.ts";
 import { probeCommand } from "./commands/probe.ts";
 import { reloadCommand } from "./commands/reload.ts";
 import { serveCommand } from "./commands/serve.ts";
-import { describeError, ExitCode, ExtprovError } from "./errors.ts";
+import { describeError, ExitCode, ExtprovError, UsageError } from "./errors.ts";
 import { log } from "./log.ts";
 
 let command: Command | undefined;
@@ -44,14 +44,23 @@ async function main(argv: string[]): Promise<number> {
 
 function fail(error: unknown): number {
   const exitCode = error instanceof ExtprovError ? error.exitCode : ExitCode.failure;
-  const event =
-    command === "reload" || command === "probe" ? `${command} failed` : "refused to start";
+  const event = failureEvent(error);
 
   for (const line of describeError(error).split("\n")) {
     log.error(event, { reason: line });
   }
 
   return exitCode;
+}
+
+/**
+ * A mistake on the command line is a usage error whatever the command; only serve starts
+ * anything, so only serve is "refused to start".
+ */
+function failureEvent(error: unknown): string {
+  if (error instanceof UsageError) return "usage error";
+  if (command === undefined || command === "serve") return "refused to start";
+  return `${command} failed`;
 }
 
 // A log reader that goes away must not take the endpoint with it.

@@ -34,6 +34,7 @@ describe("extprov's command line", () => {
     for (const text of [
       ...texts,
       "Exit codes:",
+      '2  wrong command-line arguments (logged as "usage error"',
       "3  the configuration",
       "5  probe:",
       "6  reload:",
@@ -53,7 +54,8 @@ describe("extprov's command line", () => {
     const result = await runExtprov({ args: ["serve", "--confg", "x"] });
 
     expect(result.code).toBe(2);
-    expect(result.output).toContain("Unknown option '--confg'; run `extprov --help` for usage");
+    expect(result.output).toContain("usage error: Unknown option '--confg'; see extprov --help");
+    expect(result.output).not.toContain("refused to start");
   });
 
   test("an unknown command exits 2 and lists the commands", async () => {
@@ -61,9 +63,31 @@ describe("extprov's command line", () => {
 
     expect(result.code).toBe(2);
     expect(result.output).toContain(
-      "unknown command server; choose one of serve, check, reload, probe",
+      "usage error: unknown command server; choose one of serve, check, reload, probe, version, help; see extprov --help",
     );
   });
+
+  const mistakes = [
+    [["check", "--confg", "x"], "Unknown option '--confg'"],
+    [["check", "--pid-file", "x"], "check does not take --pid-file"],
+    [["check", "--config"], "Option '-c, --config <value>' argument missing"],
+    [["probe", "--endpoint"], "Option '--endpoint <value>' argument missing"],
+    [["probe", "--endpoint", "ftp://h:1"], "cannot probe ftp://h:1"],
+    [["probe", "unix:///x.sock"], "unexpected argument unix:///x.sock"],
+    [["reload", "--config", "x"], "reload does not take --config"],
+    [["reload", "--log-level", "loud"], "--log-level takes one of debug, info, warn, error"],
+  ] as const;
+
+  for (const [args, what] of mistakes) {
+    test(`a usage mistake is a usage error, not a failed command: ${args.join(" ")}`, async () => {
+      const result = await runExtprov({ args: [...args], cwd: tempDir() });
+
+      expect(result.code).toBe(2);
+      expect(result.output).toContain(`error usage error: ${what}`);
+      expect(result.output).toContain("; see extprov --help\n");
+      expect(result.output).not.toMatch(/refused to start|failed/);
+    });
+  }
 
   test("check prints what would be served with the key masked", async () => {
     const folder = tempDir();
@@ -142,7 +166,7 @@ describe("logging", () => {
     });
 
     expect(result.output).toStartWith(
-      "<3>error refused to start: /nonexistent.yaml: cannot read the file",
+      "<3>error check failed: /nonexistent.yaml: cannot read the file",
     );
   });
 });

@@ -287,7 +287,7 @@ describe("a broken configuration", () => {
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
     expect(result.code).toBe(3);
-    expect(result.output.match(/refused to start/g)?.length).toBe(3);
+    expect(result.output.match(/check failed/g)?.length).toBe(3);
   });
 
   test("a missing file says how to create one", async () => {
@@ -435,7 +435,7 @@ describe("a configuration path that is not a readable file", () => {
       expect(result.output).toContain(
         `${file}: cannot read the file (EACCES); run extprov as a user that can read it`,
       );
-      expect(result.output.match(/refused to start/g)?.length).toBe(1);
+      expect(result.output.match(/check failed/g)?.length).toBe(1);
     },
   );
 

@@ -57,7 +57,7 @@ case "\${1:-}" in
 --version) echo "extprov ${version} (commit fake, bun 1.4.5, ${target})" ;;
 check)
     if [ -f /etc/extprov/secrets/device.key ]; then echo "configuration is valid"; exit 0; fi
-    echo "error refused to start: /etc/extprov/secrets/device.key: no such file" >&2
+    echo "error check failed: /etc/extprov/secrets/device.key: no such file" >&2
     exit 3
     ;;
 serve) trap 'kill "$!"; exit 0' TERM; sleep 1000 & wait ;;

@@ -216,7 +216,7 @@ describe("install.sh on a running systemd system (in a chroot)", () => {
         "systemctl enable extprov.service",
       ]);
       expect(result.stderr).toContain(
-        "extprov is not started: extprov check says: error refused to start",
+        "extprov is not started: extprov check says: error check failed",
       );
       expect(entryAt(tree, "usr/bin/extprov")).toMatchObject({ mode: "0755", owner: "0:0" });
       expect(entryAt(tree, "etc/extprov")).toMatchObject({ mode: "0750", owner: `0:${gid}` });
