@@ -1,6 +1,7 @@
 /**
  * Device connection strings, as the IoT hub shows them:
- * `HostName=<hub>;DeviceId=<device>;SharedAccessKey=<base64>`.
+ * `HostName=<hub>;DeviceId=<device>;SharedAccessKey=<base64>`, with `;GatewayHostName=<host>`
+ * for a device behind a gateway. Any other part means another kind of string, or a typo.
  */
 import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
 
@@ -8,11 +9,50 @@ export interface DeviceConnection {
   hubName: string;
   deviceId: string;
   key: string;
+  /**
+   * Downstream devices' strings carry GatewayHostName. It is accepted but not served: the
+   * External Provisioning API's DeviceProvisioningInfo has no field for it.
+   */
+  hasGatewayHostName: boolean;
 }
+
+const requiredNames = ["HostName", "DeviceId", "SharedAccessKey"];
+const allowedNames = [...requiredNames, "GatewayHostName"];
+const fromTheHub = "copy the device's own connection string from its page in the IoT hub";
+
+type Part = { name: string; value: string };
 
 /** Splits and checks a device connection string; never repeats its values in a problem. */
 export function parseConnectionString(text: string): DeviceConnection | KeyProblem {
-  const parts = new Map<string, string>();
+  const parts = splitParts(text);
+  if (!Array.isArray(parts)) return parts;
+
+  const refused = refuseOtherKinds(parts) ?? refuseUnknown(parts) ?? refuseDuplicates(parts);
+  if (refused) return refused;
+
+  const values = new Map(parts.map(({ name, value }) => [name, value]));
+  const missing = requiredNames.filter((name) => !values.get(name));
+  if (missing.length > 0) {
+    return {
+      problem: `the connection string has no ${missing.join(", ")}`,
+      hint: "use the device's connection string: HostName=...;DeviceId=...;SharedAccessKey=...",
+    };
+  }
+
+  const checked = checkSymmetricKey(values.get("SharedAccessKey")!);
+  if ("problem" in checked)
+    return { problem: `SharedAccessKey: ${checked.problem}`, hint: checked.hint };
+
+  return {
+    hubName: values.get("HostName")!,
+    deviceId: values.get("DeviceId")!,
+    key: checked.key,
+    hasGatewayHostName: values.has("GatewayHostName"),
+  };
+}
+
+function splitParts(text: string): Part[] | KeyProblem {
+  const parts: Part[] = [];
 
   for (const part of text.trim().split(";")) {
     if (part === "") continue;
@@ -24,48 +64,70 @@ export function parseConnectionString(text: string): DeviceConnection | KeyProbl
       };
     }
     // The key's own = padding stays with the value: split at the first = only.
-    parts.set(part.slice(0, equals).trim(), part.slice(equals + 1).trim());
+    parts.push({ name: part.slice(0, equals).trim(), value: part.slice(equals + 1).trim() });
   }
 
-  const unsupported = rejectUnsupported(parts);
-  if (unsupported) return unsupported;
-
-  const missing = ["HostName", "DeviceId", "SharedAccessKey"].filter((name) => !parts.get(name));
-  if (missing.length > 0) {
-    return {
-      problem: `the connection string has no ${missing.join(", ")}`,
-      hint: "use the device's connection string: HostName=...;DeviceId=...;SharedAccessKey=...",
-    };
-  }
-
-  const checked = checkSymmetricKey(parts.get("SharedAccessKey")!);
-  if ("problem" in checked)
-    return { problem: `SharedAccessKey: ${checked.problem}`, hint: checked.hint };
-
-  return { hubName: parts.get("HostName")!, deviceId: parts.get("DeviceId")!, key: checked.key };
+  return parts;
 }
 
-function rejectUnsupported(parts: Map<string, string>): KeyProblem | undefined {
-  if (parts.has("SharedAccessKeyName")) {
+/** A hub's, a module's or an X.509 device's string is not one extprov can serve. */
+function refuseOtherKinds(parts: Part[]): KeyProblem | undefined {
+  const has = (name: string) => parts.some((part) => part.name === name);
+
+  if (has("SharedAccessKeyName")) {
     return {
-      problem: "this is a hub (service) connection string, not a device's",
-      hint: "copy the connection string shown on the device's page in the IoT hub",
+      problem:
+        "this is a hub's connection string (it has SharedAccessKeyName, a shared access policy), not a device's",
+      hint: fromTheHub,
     };
   }
 
-  if (parts.has("ModuleId")) {
+  if (has("ModuleId")) {
     return {
-      problem: "this is a module's connection string",
-      hint: "use the device's connection string",
+      problem: "this is a module's connection string (it has ModuleId), not a device's",
+      hint: fromTheHub,
     };
   }
 
-  if (parts.has("x509")) {
+  const x509 = parts.find((part) => part.name.toLowerCase() === "x509");
+  if (x509?.value.toLowerCase() === "true") {
     return {
-      problem: "X.509 connection strings carry no key",
-      hint: "configure credentials.x509 instead",
+      problem: "this is an X.509 device's connection string (x509=true): it carries no key",
+      hint: "configure credentials.x509 with the device's certificate and private key instead",
     };
   }
 
   return undefined;
+}
+
+function refuseUnknown(parts: Part[]): KeyProblem | undefined {
+  const unknown = parts.find((part) => !allowedNames.includes(part.name));
+  if (!unknown) return undefined;
+
+  return {
+    problem: `the connection string has ${describePart(unknown)}, which a device's does not`,
+    hint: `remove it; a device connection string has only ${allowedNames.join(", ")}`,
+  };
+}
+
+function refuseDuplicates(parts: Part[]): KeyProblem | undefined {
+  const names = parts.map((part) => part.name);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice === undefined) return undefined;
+
+  return {
+    problem: `the connection string has ${twice} more than once`,
+    hint: "keep one; copy the string again from the IoT hub",
+  };
+}
+
+/**
+ * Names a part by its name alone. A name is shown only when it looks like one: a key
+ * pasted as a part of its own splits at its = padding into a "name" that is the key.
+ */
+function describePart({ name, value }: Part): string {
+  const looksLikeName = /^[A-Za-z][A-Za-z0-9]{0,31}$/.test(name) && !/^=*$/.test(value);
+  return looksLikeName
+    ? `a part named ${name}`
+    : "a part whose name looks like a value (not shown)";
 }

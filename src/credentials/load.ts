@@ -29,6 +29,10 @@ type Credential = {
   warnings?: (deviceId: string) => string[];
 };
 
+/** Says which part is dropped without repeating its value, as for every connection string part. */
+const gatewayHostNameNotServed =
+  "the connection string's GatewayHostName is not served: the External Provisioning API has no field for it";
+
 /** Loads the identity a configuration describes; throws `ConfigErrors` on any problem. */
 export function loadIdentity(config: Config, trustedOwners: number[]): LoadedIdentity {
   const rules: SecretFileRules = {
@@ -78,6 +82,7 @@ function loadCredential(config: Config, rules: SecretFileRules): Credential {
       credentials: { authType: "symmetric-key", source: "payload", key: connection.key },
       hubName: connection.hubName,
       deviceId: connection.deviceId,
+      warnings: () => (connection.hasGatewayHostName ? [gatewayHostNameNotServed] : []),
     };
   }
 

@@ -11,7 +11,8 @@ import { makeCertificate, newSymmetricKey, openssl, writeSecret } from "../helpe
 import { runExtprov } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-const device = { hubName: "test-hub.azure-devices.net", deviceId: "cred-device" };
+const hub = "test-hub.azure-devices.net";
+const device = { hubName: hub, deviceId: "cred-device" };
 const isRoot = process.getuid?.() === 0;
 
 async function check(
@@ -179,39 +180,71 @@ describe("a symmetric key's encoding", () => {
 });
 
 describe("a connection string", () => {
+  const key = newSymmetricKey();
+  const pastedKey = newSymmetricKey();
+  const device = `HostName=${hub};DeviceId=cred-device`;
   const bad = [
     [
       "missing its key",
-      "HostName=h.azure-devices.net;DeviceId=d",
+      `HostName=${hub};DeviceId=d`,
       "the connection string has no SharedAccessKey",
     ],
     [
-      "a hub's service string",
-      `HostName=h.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=${newSymmetricKey()}`,
-      "this is a hub (service) connection string",
+      "a hub's shared access policy string",
+      `HostName=${hub};SharedAccessKeyName=iothubowner;SharedAccessKey=${key}`,
+      "this is a hub's connection string (it has SharedAccessKeyName, a shared access policy), not a device's; copy the device's own connection string from its page in the IoT hub",
     ],
     [
       "a module's",
-      `HostName=h.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${newSymmetricKey()}`,
-      "this is a module's connection string",
+      `${device};ModuleId=m;SharedAccessKey=${key}`,
+      "this is a module's connection string (it has ModuleId), not a device's; copy the device's own connection string",
     ],
     [
       "for X.509",
-      "HostName=h.azure-devices.net;DeviceId=d;x509=true",
-      "X.509 connection strings carry no key",
+      `${device};x509=true`,
+      "this is an X.509 device's connection string (x509=true): it carries no key; configure credentials.x509",
     ],
-    ["not Name=value", "just some text", "is not Name=value"],
+    [
+      "given an unknown part",
+      `${device};SharedAccessKey=${key};Region=value-not-shown`,
+      "the connection string has a part named Region, which a device's does not; remove it; a device connection string has only HostName, DeviceId, SharedAccessKey, GatewayHostName",
+    ],
+    [
+      "given a second key as a part of its own",
+      `${device};SharedAccessKey=${key};${pastedKey}`,
+      "the connection string has a part whose name looks like a value (not shown), which a device's does not",
+    ],
+    [
+      "given a part twice",
+      `${device};SharedAccessKey=${key};DeviceId=value-not-shown`,
+      "the connection string has DeviceId more than once; keep one",
+    ],
+    ["not Name=value", "just some text", "a part of the connection string is not Name=value"],
   ] as const;
 
   for (const [what, value, message] of bad) {
-    test(`is refused when it is ${what}`, async () => {
+    test(`is refused when it is ${what}, without its key or values`, async () => {
       const folder = tempDir();
-      const result = await check(folder, { connectionString: { value } }, [value]);
+      const result = await check(folder, { connectionString: { value } }, [value, key, pastedKey]);
 
       expect(result.code).toBe(3);
-      expect(result.output).toContain(message);
+      expect(result.output).toContain(`/credentials/connectionString/value: ${message}`);
+      expect(result.output).not.toContain("value-not-shown");
     });
   }
+
+  test("is accepted with a GatewayHostName, which is not served, with a warning", async () => {
+    const folder = tempDir();
+    const value = `${device};SharedAccessKey=${key};GatewayHostName=gateway-not-shown.local`;
+
+    const result = await check(folder, { connectionString: { value } }, [value, key]);
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(
+      "warning: the connection string's GatewayHostName is not served: the External Provisioning API has no field for it",
+    );
+    expect(result.output).not.toContain("gateway-not-shown");
+  });
 });
 
 describe("an X.509 payload identity", () => {
