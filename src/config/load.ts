@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
+import { checkDeviceSection } from "./device.ts";
 import { httpAddressOf } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
@@ -77,12 +78,12 @@ export function loadConfig(path: string): Config {
  */
 export function resolveConfig(file: string, document: unknown, base: string): Config {
   const schemaErrors = [...Value.Errors(ConfigFile, document)];
-  if (schemaErrors.length > 0) throw new ConfigErrors(firstPerField(schemaErrors, file));
+  const problems = firstPerField(schemaErrors, file);
+  // A document that is not a mapping has nothing more to check.
+  if (schemaErrors.some(({ path }) => path === "")) throw new ConfigErrors(problems);
 
   const checked = document as ConfigFile;
-  const problems: ConfigError[] = [];
-  const credentials = resolveCredentials(file, base, checked, problems);
-  const listen = resolveListen(file, base, checked, problems);
+  const { credentials, listen } = resolveSections(file, base, checked, schemaErrors, problems);
   if (problems.length > 0 || !credentials || !listen) throw new ConfigErrors(problems);
 
   return {
@@ -96,6 +97,31 @@ export function resolveConfig(file: string, document: unknown, base: string): Co
       allowWorldAccessibleSocket: checked.security?.allowWorldAccessibleSocket ?? false,
     },
     reprovision: resolveReprovision(base, checked),
+  };
+}
+
+/**
+ * The checks beyond the schema, on each section the schema accepted, so that one run
+ * reports every problem; a section it refused would only add follow-on errors.
+ */
+function resolveSections(
+  file: string,
+  base: string,
+  document: ConfigFile,
+  schemaErrors: ValueError[],
+  problems: ConfigError[],
+): { credentials?: CredentialSpec; listen?: ListenConfig } {
+  const faultAt = (path: string) => schemaErrors.some((error) => error.path === path);
+  const faultIn = (section: string) =>
+    schemaErrors.some(({ path }) => path === section || path.startsWith(`${section}/`));
+  const credentialsSection = faultIn("/credentials") ? undefined : document.credentials;
+
+  // Its fields are checked one by one: a wrong type in one leaves the other to check.
+  if (!faultAt("/device")) checkDeviceSection(file, document.device, credentialsSection, problems);
+
+  return {
+    credentials: credentialsSection && resolveCredentials(file, base, document, problems),
+    listen: faultIn("/listen") ? undefined : resolveListen(file, base, document, problems),
   };
 }
 

@@ -2,6 +2,7 @@
  * Reads and checks the configured credential, and combines it with the device section
  * into the answer iotedged receives. Nothing is returned unless all of it is valid.
  */
+import { checkDeviceField, missingDeviceField, type DeviceField } from "../config/device.ts";
 import type { Config, SecretSource } from "../config/load.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import type { DeviceProvisioningInfo } from "../http/schemas.ts";
@@ -42,8 +43,11 @@ export function loadIdentity(config: Config, trustedOwners: number[]): LoadedIde
   };
 
   const credential = loadCredential(config, rules);
-  const hubName = pick(config, "hubName", credential.hubName);
-  const deviceId = pick(config, "deviceId", credential.deviceId, credential.commonName);
+  const problems: ConfigError[] = [];
+  const hubName = pick(config, "hubName", problems, credential.hubName);
+  const deviceId = pick(config, "deviceId", problems, credential.deviceId, credential.commonName);
+  if (problems.length > 0 || !hubName || !deviceId) throw new ConfigErrors(problems);
+
   const { status, substatus } = config.device;
 
   const info: DeviceProvisioningInfo = { hubName, deviceId, credentials: credential.credentials };
@@ -160,58 +164,36 @@ function fileOf(source: SecretSource): string | undefined {
   return "file" in source ? source.file : undefined;
 }
 
-/** The device section and the credential must agree where both name the hub or device. */
+/**
+ * The device section and the credential must agree where both name the hub or device;
+ * a value only the credential gives is checked here, as the configuration's own were.
+ */
 function pick(
   config: Config,
-  field: "hubName" | "deviceId",
+  field: DeviceField,
+  problems: ConfigError[],
   fromCredential: string | undefined,
   fallback?: string,
-): string {
+): string | undefined {
   const configured = config.device[field];
-  const fail = (problem: string, hint: string) =>
-    new ConfigErrors([new ConfigError(config.file, `/device/${field}`, problem, hint)]);
+  const fail = (problem: string, hint: string) => {
+    problems.push(new ConfigError(config.file, `/device/${field}`, problem, hint));
+    return undefined;
+  };
 
   if (configured !== undefined && fromCredential !== undefined && configured !== fromCredential) {
-    throw fail(
+    return fail(
       "differs from the connection string",
       "remove it from the device section, or make them equal",
     );
   }
 
   const value = configured ?? fromCredential ?? fallback;
-  if (value === undefined || value === "")
-    throw fail("missing required field", `add device.${field}`);
-
-  const problem = field === "hubName" ? checkHubName(value) : checkDeviceId(value);
-  if (problem) throw fail(problem.problem, problem.hint);
-
-  return value;
-}
-
-/** iotedged connects to `hubName` as a host, so it is the hub's full host name. */
-function checkHubName(name: string): KeyProblem | undefined {
-  if (
-    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(
-      name,
-    )
-  ) {
-    return undefined;
-  }
-
-  return {
-    problem: "is not a host name",
-    hint: "give the hub's host name, e.g. myhub.azure-devices.net",
-  };
-}
-
-/** IoT Hub device ids: up to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ' */
-function checkDeviceId(id: string): KeyProblem | undefined {
-  if (/^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$/.test(id)) return undefined;
-
-  return {
-    problem: "is not a valid IoT Hub device id",
-    hint: "use up to 128 letters, digits and - . % _ * ? ! ( ) , : = @ $ '",
-  };
+  const problem =
+    value === undefined || value === ""
+      ? missingDeviceField(field)
+      : checkDeviceField(field, value);
+  return problem ? fail(problem.problem, problem.hint) : value;
 }
 
 function orFail<T extends object>(

@@ -18,7 +18,10 @@ export interface LoadedState {
   state: ProvisioningState;
 }
 
-/** Reads the configuration and every credential it names; throws on the first problem. */
+/**
+ * Reads the configuration and every credential it names; throws `ConfigErrors` with every
+ * problem of the configuration file, or with the first a credential file has.
+ */
 export function loadState(source: ConfigSource): LoadedState {
   const config = loadConfigFrom(source);
   const service = resolveServiceIdentity(config);

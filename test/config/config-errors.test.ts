@@ -21,6 +21,12 @@ interface Case {
   expected: string[];
 }
 
+/** Each problem is one line of `event`, naming the file, and there is no other. */
+function expectProblems(output: string, event: string, file: string, problems: string[]): void {
+  for (const problem of problems) expect(output).toContain(`${event}: ${file}: ${problem}`);
+  expect(output.split(`${event}: `).length - 1).toBe(problems.length);
+}
+
 const listen = (folder: string) => ({ endpoint: `unix://${join(folder, "s.sock")}` });
 
 const cases: ((folder: string) => Case)[] = [
@@ -270,8 +276,7 @@ describe("a broken configuration", () => {
       const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
 
       expect(result.code).toBe(3);
-      for (const line of expected) expect(result.output).toContain(`${file}: ${line}`);
-      expect(result.output.match(/refused to start/g)?.length).toBe(expected.length);
+      expectProblems(result.output, "refused to start", file, expected);
       expect(result.output).not.toContain("    at ");
     });
   }
@@ -289,6 +294,65 @@ describe("a broken configuration", () => {
     expect(result.code).toBe(3);
     expect(result.output.match(/check failed/g)?.length).toBe(3);
   });
+
+  const otherDevice = `HostName=other-hub.azure-devices.net;DeviceId=other;SharedAccessKey=${key}`;
+  const severalProblems: ((folder: string) => Case)[] = [
+    () => ({
+      name: "the schema's and those of the checks after it",
+      document: {
+        device: { hubName: "https://hub", deviceId: "my device", status: "active" },
+        credentials: { symmetricKey: { key } },
+        listen: { endpoint: "http://127.0.0.1" },
+        extra: true,
+      },
+      expected: [
+        "/device/status: expected one of assigned, assigning, disabled, failed, unassigned",
+        "/extra: unknown field",
+        "/device/hubName: is not a host name",
+        "/device/deviceId: is not a valid IoT Hub device id",
+        "/listen/endpoint: an http endpoint needs an explicit port",
+      ],
+    }),
+    () => ({
+      name: "a missing hub name and the other sections' problems",
+      document: {
+        device: { deviceId: "d" },
+        credentials: { symmetricKey: { key, file: "k" } },
+        listen: { endpoint: "ftp://h" },
+      },
+      expected: [
+        "/device/hubName: missing required field; add device.hubName",
+        "/credentials/symmetricKey: give exactly one of `key` and `file`",
+        "/listen/endpoint: unsupported scheme ftp:",
+      ],
+    }),
+    (folder) => ({
+      name: "a connection string naming another hub and another device",
+      document: {
+        device,
+        credentials: { connectionString: { value: otherDevice } },
+        listen: listen(folder),
+      },
+      expected: [
+        "/device/hubName: differs from the connection string",
+        "/device/deviceId: differs from the connection string",
+      ],
+    }),
+  ];
+
+  for (const make of severalProblems) {
+    test(`reports all problems together, one line each: ${make("/tmp/x").name}`, async () => {
+      const folder = tempDir();
+      const { document, expected } = make(folder);
+      const file = writeConfig(folder, document!);
+
+      const secrets = [key, otherDevice];
+      const result = await runExtprov({ args: ["serve", "--config", file], secrets });
+
+      expect(result.code).toBe(3);
+      expectProblems(result.output, "refused to start", file, expected);
+    });
+  }
 
   test("a missing file says how to create one", async () => {
     const result = await runExtprov({ args: ["check", "--config", "/nonexistent/extprov.yaml"] });
