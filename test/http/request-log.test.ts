@@ -110,8 +110,12 @@ describe("the request log", () => {
     advance(1000);
 
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toContain("method=GET path=/device/provisioninginformation status=200 count=2");
-    expect(lines[1]).toContain("method=POST path=/device/provisioninginformation status=405 count=1");
+    expect(lines[0]).toContain(
+      "method=GET path=/device/provisioninginformation status=200 count=2",
+    );
+    expect(lines[1]).toContain(
+      "method=POST path=/device/provisioninginformation status=405 count=1",
+    );
     expect(lines[2]).toContain("info  requests count=5");
     expect(lines[2]).toContain("other methods, paths or statuses");
     expect(accountedFor(lines, "requests")).toBe(8);
