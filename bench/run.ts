@@ -30,13 +30,27 @@ interface Contender {
 
 interface Settings {
   startRuns: number;
+  /** Each load shape runs this many times per server, interleaved; the median counts. */
+  loadRounds: number;
   loadMs: number;
   memoryRequests: number;
   reloads: number;
 }
 
-const full: Settings = { startRuns: 15, loadMs: 3000, memoryRequests: 20_000, reloads: 20 };
-const quick: Settings = { startRuns: 2, loadMs: 300, memoryRequests: 500, reloads: 2 };
+const full: Settings = {
+  startRuns: 15,
+  loadRounds: 3,
+  loadMs: 1500,
+  memoryRequests: 20_000,
+  reloads: 20,
+};
+const quick: Settings = {
+  startRuns: 2,
+  loadRounds: 1,
+  loadMs: 300,
+  memoryRequests: 500,
+  reloads: 2,
+};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
@@ -165,9 +179,21 @@ async function stop(running: Running): Promise<void> {
   await running.child.exited;
 }
 
-function rssKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+/**
+ * Resident memory: all of it (VmRSS), and the private part (RssAnon: heap and stacks).
+ * The rest of VmRSS is pages of the executable file, shared and reclaimable page cache,
+ * and varies with read-ahead from one start to the next.
+ */
+interface Memory {
+  rssKiB: number;
+  privateKiB: number;
+}
+
+function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+  return { rssKiB: field("VmRSS"), privateKiB: field("RssAnon") };
 }
 
 interface LoadResult {
@@ -216,9 +242,11 @@ async function load(
 interface Row {
   contender: Contender;
   starts: number[];
-  idleKiB: number;
-  loadedKiB: number;
-  loads: Record<string, LoadResult>;
+  idle: Memory[];
+  loaded: Memory[];
+  /** Requests answered before each `loaded` reading. */
+  memoryRequests: number;
+  loads: Record<string, LoadResult[]>;
 }
 
 const loadShapes = [
@@ -233,12 +261,13 @@ async function measureAll(
   work: string,
   settings: Settings,
 ): Promise<Row[]> {
-  const rows = contenders.map((contender) => ({
+  const rows: Row[] = contenders.map((contender) => ({
     contender,
-    starts: [] as number[],
-    idleKiB: 0,
-    loadedKiB: 0,
-    loads: {} as Record<string, LoadResult>,
+    starts: [],
+    idle: [],
+    loaded: [],
+    memoryRequests: 0,
+    loads: {},
   }));
 
   // Cold starts, interleaved so a slow spell on the machine hits all four alike.
@@ -250,31 +279,41 @@ async function measureAll(
     }
   }
 
-  for (const row of rows) {
-    const running = await start(row.contender, work);
-    await Bun.sleep(200);
-    row.idleKiB = rssKiB(running.child.pid, "VmRSS");
-    await load(
-      running.socket,
-      16,
-      60_000 * 0 + Math.max(200, settings.memoryRequests / 20),
-      "keepalive",
-    );
-    row.loadedKiB = rssKiB(running.child.pid, "VmRSS");
-    await stop(running);
+  // Memory, three starts each, interleaved; the median reading counts.
+  for (let run = 0; run < 3; run++) {
+    for (const row of rows) await measureMemory(row, work, settings);
   }
 
-  // Throughput, each shape run for every server in turn.
+  // Throughput: every shape, in rounds that take each server in turn.
   for (const [label, connections, mode] of loadShapes) {
-    for (const row of rows) {
-      const running = await start(row.contender, work);
-      await load(running.socket, connections, Math.min(300, settings.loadMs), mode);
-      row.loads[label] = await load(running.socket, connections, settings.loadMs, mode);
-      await stop(running);
+    for (let round = 0; round < settings.loadRounds; round++) {
+      for (const row of rows) {
+        const running = await start(row.contender, work);
+        await load(running.socket, connections, Math.min(300, settings.loadMs), mode);
+        const result = await load(running.socket, connections, settings.loadMs, mode);
+        (row.loads[label] ??= []).push(result);
+        await stop(running);
+      }
     }
   }
 
   return rows;
+}
+
+/** Memory idle after start, then after at least `memoryRequests` over 16 connections. */
+async function measureMemory(row: Row, work: string, settings: Settings): Promise<void> {
+  const running = await start(row.contender, work);
+  await Bun.sleep(200);
+  row.idle.push(memoryOf(running.child.pid));
+
+  let answered = 0;
+  while (answered < settings.memoryRequests) {
+    answered += (await load(running.socket, 16, 250, "keepalive")).requests;
+  }
+  await Bun.sleep(200);
+  row.loaded.push(memoryOf(running.child.pid));
+  row.memoryRequests = Math.max(row.memoryRequests, answered);
+  await stop(running);
 }
 
 interface ReloadResult {
@@ -325,6 +364,13 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** The round with the median request rate. */
+function medianRound(rounds: LoadResult[]): LoadResult {
+  const rate = (result: LoadResult) => result.requests / result.seconds;
+  const sorted = [...rounds].sort((a, b) => rate(a) - rate(b));
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 function p90(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
@@ -350,17 +396,29 @@ function report(
     "",
   );
 
-  lines.push("| server | cold start median (p90) | RSS idle | RSS after load | size |");
-  lines.push("| --- | --- | --- | --- | --- |");
+  const rss = (readings: Memory[]) => median(readings.map((reading) => reading.rssKiB));
+  const own = (readings: Memory[]) => median(readings.map((reading) => reading.privateKiB));
+  const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+  lines.push(
+    `| server | cold start median (p90) | RSS idle | RSS after ${settings.memoryRequests} requests | private idle | private after load | size |`,
+  );
+  lines.push("| --- | --- | --- | --- | --- | --- | --- |");
   for (const row of rows) {
     const start = median(row.starts);
     lines.push(
       `| ${row.contender.name} | ${start.toFixed(1)} ms (${p90(row.starts).toFixed(1)}), ${ratio(start, median(ceiling.starts))} ` +
-        `| ${(row.idleKiB / 1024).toFixed(1)} MiB, ${ratio(row.idleKiB, ceiling.idleKiB)} ` +
-        `| ${(row.loadedKiB / 1024).toFixed(1)} MiB, ${ratio(row.loadedKiB, ceiling.loadedKiB)} ` +
-        `| ${(row.contender.size / 1048576).toFixed(1)} MiB${row.contender.sizeNote}, ${ratio(row.contender.size, ceiling.contender.size)} |`,
+        `| ${mib(rss(row.idle))}, ${ratio(rss(row.idle), rss(ceiling.idle))} ` +
+        `| ${mib(rss(row.loaded))}, ${ratio(rss(row.loaded), rss(ceiling.loaded))} ` +
+        `| ${mib(own(row.idle))}, ${ratio(own(row.idle), own(ceiling.idle))} ` +
+        `| ${mib(own(row.loaded))}, ${ratio(own(row.loaded), own(ceiling.loaded))} ` +
+        `| ${mib(row.contender.size / 1024)}${row.contender.sizeNote}, ${ratio(row.contender.size, ceiling.contender.size)} |`,
     );
   }
+  lines.push(
+    "",
+    "RSS is the median of three starts; private is its RssAnon part (heap, stacks). The rest of RSS is pages of the executable file: page cache, shared and reclaimable.",
+  );
 
   lines.push(
     "",
@@ -369,14 +427,20 @@ function report(
   lines.push("| --- |" + loadShapes.map(() => " --- |").join(""));
   for (const row of rows) {
     const cells = loadShapes.map(([label]) => {
-      const result = row.loads[label]!;
-      const failed = result.failures > 0 ? `, ${result.failures} failed` : "";
-      return `${rps(result).toFixed(0)} (${ratio(rps(result), rps(ceiling.loads[label]!))}), ${result.p50.toFixed(2)}/${result.p99.toFixed(2)}${failed}`;
+      const result = medianRound(row.loads[label]!);
+      const base = medianRound(ceiling.loads[label]!);
+      const failures = row.loads[label]!.reduce((sum, round) => sum + round.failures, 0);
+      const failed = failures > 0 ? `, ${failures} failed` : "";
+      return `${rps(result).toFixed(0)} (${ratio(rps(result), rps(base))}), ${result.p50.toFixed(2)}/${result.p99.toFixed(2)}${failed}`;
     });
     lines.push(`| ${row.contender.name} | ${cells.join(" | ")} |`);
   }
 
-  lines.push("");
+  lines.push(
+    "",
+    `Each load figure is the median of ${settings.loadRounds} rounds of ${settings.loadMs} ms, the servers taking turns.`,
+    "",
+  );
   lines.push(
     `Reload (SIGHUP to the "reloaded" log line) under 16-connection load: median ${reload.medianMs.toFixed(1)} ms over ${settings.reloads} reloads; ${reload.failures} failed of ${reload.requests} requests.`,
   );

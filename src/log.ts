@@ -132,9 +132,61 @@ function timestamp(): string {
   const now = Date.now();
   if (now !== lastMillisecond) {
     lastMillisecond = now;
-    lastTimestamp = new Date(now).toISOString();
+    lastTimestamp = isoTime(now);
   }
   return lastTimestamp;
+}
+
+const millisecondsPerDay = 86_400_000;
+
+/**
+ * `ms` since the epoch as `Date.prototype.toISOString` writes it (UTC, years 1970 to 9999),
+ * computed without a Date: the first Date the runtime makes sets up its time zone data,
+ * about a millisecond at start-up that a log line in UTC does not need.
+ */
+export function isoTime(ms: number): string {
+  const days = Math.floor(ms / millisecondsPerDay);
+  const { year, month, day } = civilDate(days);
+  let rest = ms - days * millisecondsPerDay;
+
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = rest - seconds * 1000;
+
+  return `${year}-${pad(month, 2)}-${pad(day, 2)}T${pad(hours, 2)}:${pad(minutes, 2)}:${pad(seconds, 2)}.${pad(millis, 3)}Z`;
+}
+
+/**
+ * The proleptic Gregorian date `days` after 1970-01-01. Counted in 400-year eras that
+ * start on March 1st, so the leap day is the last day of its year and falls out of the
+ * arithmetic.
+ */
+function civilDate(days: number): { year: number; month: number; day: number } {
+  const shifted = days + 719_468; // days from 0000-03-01 to 1970-01-01
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear =
+    dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
+
+  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
+  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
+  const year = era * 400 + yearOfEra + (month <= 2 ? 1 : 0);
+  return { year, month, day };
+}
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, "0");
 }
 
 /**

@@ -2,7 +2,7 @@
  * X.509 identities sent as payload: the certificate (with any chain after it) and its
  * private key, read from PEM files and sent as the base64 of the PEM text.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
+import type { X509Certificate, KeyObject } from "node:crypto";
 import type { KeyProblem } from "./symmetric-key.ts";
 
 export interface X509Identity {
@@ -13,6 +13,14 @@ export interface X509Identity {
   notBefore: Date;
   notAfter: Date;
   chainLength: number;
+}
+
+/**
+ * node:crypto, loaded on first use: with the stream modules it pulls in, it adds about 2 MiB
+ * and a few milliseconds to the start of a device that has no X.509 identity.
+ */
+function nodeCrypto(): typeof import("node:crypto") {
+  return require("node:crypto");
 }
 
 const certificateBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -35,7 +43,7 @@ export function parseCertificatePem(
   const certificates: X509Certificate[] = [];
   for (const [index, block] of blocks.entries()) {
     try {
-      certificates.push(new X509Certificate(block));
+      certificates.push(new (nodeCrypto().X509Certificate)(block));
     } catch {
       return {
         problem: `certificate ${index + 1} in the file cannot be parsed`,
@@ -67,7 +75,7 @@ export function parsePrivateKeyPem(text: string): { key: KeyObject; pem: string 
   }
 
   try {
-    return { key: createPrivateKey({ key: pem, format: "pem" }), pem };
+    return { key: nodeCrypto().createPrivateKey({ key: pem, format: "pem" }), pem };
   } catch {
     return {
       problem: "the private key cannot be parsed",

@@ -2,6 +2,7 @@
  * The API's error answers: always `{"message": ...}` as JSON, with the right status code,
  * and never a stack trace, a request body or a secret.
  */
+import type { ErrorResponse } from "./schemas.ts";
 
 const jsonHeaders = { "content-type": "application/json" };
 
@@ -11,7 +12,8 @@ export function errorResponse(
   message: string,
   headers: Record<string, string> = {},
 ): Response {
-  return new Response(JSON.stringify({ message }), {
+  const body: ErrorResponse = { message };
+  return new Response(JSON.stringify(body), {
     status,
     headers: { ...jsonHeaders, ...headers },
   });

@@ -15,8 +15,9 @@ import {
 } from "../socket/bind.ts";
 import { prepareSocketPath } from "../socket/path.ts";
 import { watchSocket } from "../socket/watch.ts";
-import { errorResponse, quoteRequestText } from "./errors.ts";
+import { errorResponse } from "./errors.ts";
 import { pathOf, withPlainOrigin, type App } from "./app.ts";
+import { RequestLog } from "./request-log.ts";
 
 /** Requests carry no body; a reprovision notice is empty. */
 export const maxRequestBodyBytes = 16 * 1024;
@@ -46,13 +47,14 @@ export async function prepareEndpoint(config: Config): Promise<void> {
 
 /** Binds synchronously, so nothing is served before the caller's next step. */
 export function openEndpoint(config: Config, app: App, ownership?: SocketOwnership): Endpoint {
-  const fetch = loggedHandler(app);
+  const requests = new RequestLog();
+  const fetch = loggedHandler(app, requests);
 
   if (config.listen.kind === "unix") {
     const socket = bindUnixSocket(config.listen.path, ownership!, (path) =>
       serve({ unix: path }, fetch),
     );
-    return unixEndpoint(socket);
+    return unixEndpoint(socket, requests);
   }
 
   const { hostname, port } = config.listen;
@@ -71,19 +73,19 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
   return {
     server,
     describe: describeHttpEndpoint({ hostname, port: server.port ?? port }),
-    close: (overdue) => drain(server, overdue),
+    close: (overdue) => drain(server, overdue).finally(() => requests.flush()),
     lost: new Promise<string>(() => {}),
   };
 }
 
-function unixEndpoint(socket: BoundSocket): Endpoint {
+function unixEndpoint(socket: BoundSocket, requests: RequestLog): Endpoint {
   return {
     server: socket.server,
     describe: `unix://${socket.path}`,
     close: async (overdue) => {
       // Unlinked first: a new client finds no socket, instead of one the server resets.
       removeSocket(socket);
-      await drain(socket.server, overdue);
+      await drain(socket.server, overdue).finally(() => requests.flush());
     },
     lost: watchSocket(socket),
   };
@@ -131,19 +133,14 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
   return Bun.serve({ ...common, ...address, idleTimeout: idleTimeoutSeconds });
 }
 
-/** One log line per request: method, path, status, milliseconds. Never headers or query. */
-function loggedHandler(app: App): Handler {
+/** Logs each request: method, path, status, milliseconds. Never headers or query. */
+function loggedHandler(app: App, requests: RequestLog): Handler {
   return async (request) => {
     const started = performance.now();
     const response = await app.handle(withPlainOrigin(request));
 
-    log.request(
-      quoteRequestText(request.method, 16),
-      quoteRequestText(pathOf(request.url), 128),
-      response.status,
-      Math.round((performance.now() - started) * 100) / 100,
-    );
-
+    const ms = performance.now() - started;
+    requests.record(request.method, pathOf(request.url), response.status, ms);
     return response;
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The External Provisioning API (version 2019-04-10) as TypeBox schemas, from
- * externalProvisioningVersion_2019_04_10.yaml: the answers extprov gives are checked
- * against these once per loaded state, and the routes declare them.
+ * externalProvisioningVersion_2019_04_10.yaml. The routes validate the query with
+ * ApiVersionQuery; each provisioning answer is checked against DeviceProvisioningInfo
+ * once, when its state is loaded; error answers are typed as ErrorResponse.
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { ProvisioningStatus, ProvisioningSubstatus } from "../config/schema.ts";

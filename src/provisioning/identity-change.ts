@@ -37,7 +37,7 @@ export function applyIdentityRules(
     substatus: rules.substatus ?? device.substatus ?? afterIdentityChangeDefaults.substatus,
   };
 
-  const state = prepareState({ info, warnings: next.state.warnings }, next.state.loadedAt);
+  const state = prepareState({ info, warnings: next.state.warnings });
   return { ...state, identityChanged: true };
 }
 

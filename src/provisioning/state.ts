@@ -2,7 +2,6 @@
  * What the endpoint serves, prepared once per loaded configuration: the answer is checked
  * against the API schema and serialized here, so a request only copies bytes.
  */
-import { createHash } from "node:crypto";
 import { Value } from "@sinclair/typebox/value";
 import { DeviceProvisioningInfo } from "../http/schemas.ts";
 import type { LoadedIdentity } from "../credentials/load.ts";
@@ -12,7 +11,6 @@ export interface ProvisioningState {
   /** The JSON answer, serialized once. */
   body: Uint8Array;
   warnings: string[];
-  loadedAt: Date;
   /**
    * True when a reload while running changed the hub or the device, and the status and
    * substatus follow `reprovision.afterIdentityChange` (see identity-change.ts).
@@ -21,14 +19,14 @@ export interface ProvisioningState {
 }
 
 /** Prepares a loaded identity for serving; throws if it would break the API's schema. */
-export function prepareState(identity: LoadedIdentity, loadedAt = new Date()): ProvisioningState {
+export function prepareState(identity: LoadedIdentity): ProvisioningState {
   if (!Value.Check(DeviceProvisioningInfo, identity.info)) {
     // Unreachable when the loaders are right; guards the promise made to iotedged.
     throw new Error("the prepared answer does not match the API schema");
   }
 
   const body = new TextEncoder().encode(JSON.stringify(identity.info));
-  return { info: identity.info, body, warnings: identity.warnings, loadedAt };
+  return { info: identity.info, body, warnings: identity.warnings };
 }
 
 /** The secret values in an answer, and the PEM lines inside them, to keep out of logs. */
@@ -76,6 +74,6 @@ export function maskedInfo(info: DeviceProvisioningInfo): DeviceProvisioningInfo
  * The fingerprint is the first 8 hex digits of the SHA-256 of the value.
  */
 export function mask(secret: string): string {
-  const fingerprint = createHash("sha256").update(secret).digest("hex").slice(0, 8);
+  const fingerprint = new Bun.CryptoHasher("sha256").update(secret).digest("hex").slice(0, 8);
   return `<secret: ${secret.length} characters, sha256 ${fingerprint}>`;
 }
