@@ -8,7 +8,7 @@ import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { apiQuery, fetchUnix, provisioningPath, rawRequest } from "../helpers/http.ts";
 import { expectErrorResponse, startServer, type RunningServer } from "../helpers/server.ts";
-import { swaggerAvailable, swaggerViolations } from "../helpers/swagger.ts";
+import { swaggerViolations } from "../helpers/swagger.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
@@ -31,8 +31,7 @@ afterAll(async () => {
 async function errorMessage(path: string, status: number, init?: RequestInit): Promise<string> {
   const response = await fetchUnix(socket, path, init);
   const message = await expectErrorResponse(response.clone() as Response, status);
-  if (swaggerAvailable)
-    expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
+  expect(swaggerViolations("ErrorResponse", await response.json())).toEqual([]);
   expect(message).not.toContain(key);
   expect(message).not.toMatch(/\bat \S+:\d+/);
   return message;
