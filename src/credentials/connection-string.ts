@@ -3,6 +3,7 @@
  * `HostName=<hub>;DeviceId=<device>;SharedAccessKey=<base64>`, with `;GatewayHostName=<host>`
  * for a device behind a gateway. Any other part means another kind of string, or a typo.
  */
+import { checkDeviceField, type DeviceField } from "../config/device.ts";
 import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
 
 export interface DeviceConnection {
@@ -39,6 +40,9 @@ export function parseConnectionString(text: string): DeviceConnection | KeyProbl
     };
   }
 
+  const identity = refuseBadIdentity(values);
+  if (identity) return identity;
+
   const checked = checkSymmetricKey(values.get("SharedAccessKey")!);
   if ("problem" in checked)
     return { problem: `SharedAccessKey: ${checked.problem}`, hint: checked.hint };
@@ -49,6 +53,27 @@ export function parseConnectionString(text: string): DeviceConnection | KeyProbl
     key: checked.key,
     hasGatewayHostName: values.has("GatewayHostName"),
   };
+}
+
+/** The parts that name the hub and the device, and the device-section field each fills. */
+const identityParts: [string, DeviceField][] = [
+  ["HostName", "hubName"],
+  ["DeviceId", "deviceId"],
+];
+
+/**
+ * Checks hub and device with the device section's rules, and blames the string: that is
+ * where a user who gave no device section wrote them.
+ */
+function refuseBadIdentity(values: Map<string, string>): KeyProblem | undefined {
+  for (const [name, field] of identityParts) {
+    const problem = checkDeviceField(field, values.get(name)!);
+    if (problem) {
+      return { problem: `the connection string's ${name} ${problem.problem}`, hint: problem.hint };
+    }
+  }
+
+  return undefined;
 }
 
 function splitParts(text: string): Part[] | KeyProblem {

@@ -26,9 +26,12 @@ type Credential = {
   credentials: DeviceProvisioningInfo["credentials"];
   hubName?: string;
   deviceId?: string;
-  commonName?: string;
+  /** The certificate's subject CN, the device id when the device section gives none. */
+  commonName?: FromCertificate;
   warnings?: (deviceId: string) => string[];
 };
+
+type FromCertificate = { value: string; field: string; file: string };
 
 /** Says which part is dropped without repeating its value, as for every connection string part. */
 const gatewayHostNameNotServed =
@@ -144,7 +147,10 @@ function loadX509Payload(
       identityCert: Buffer.from(identity.certificatePem).toString("base64"),
       identityPrivateKey: Buffer.from(identity.privateKeyPem).toString("base64"),
     },
-    commonName: identity.commonName,
+    commonName:
+      identity.commonName === undefined
+        ? undefined
+        : { value: identity.commonName, field: certField, file: certificateFile },
     warnings: (deviceId) => x509Warnings(identity, deviceId),
   };
 }
@@ -166,14 +172,15 @@ function fileOf(source: SecretSource): string | undefined {
 
 /**
  * The device section and the credential must agree where both name the hub or device;
- * a value only the credential gives is checked here, as the configuration's own were.
+ * a value only the credential gives is checked here, as the configuration's own were (a
+ * connection string's own are checked, and blamed on it, as it is parsed).
  */
 function pick(
   config: Config,
   field: DeviceField,
   problems: ConfigError[],
   fromCredential: string | undefined,
-  fallback?: string,
+  fallback?: FromCertificate,
 ): string | undefined {
   const configured = config.device[field];
   const fail = (problem: string, hint: string) => {
@@ -188,7 +195,21 @@ function pick(
     );
   }
 
-  const value = configured ?? fromCredential ?? fallback;
+  if (configured === undefined && fromCredential === undefined && fallback) {
+    const problem = checkDeviceField(field, fallback.value);
+    if (!problem) return fallback.value;
+    problems.push(
+      new ConfigError(
+        config.file,
+        fallback.field,
+        `${fallback.file}: the certificate's subject CN, taken as the device id, ${problem.problem}`,
+        `set device.${field} to the device's id`,
+      ),
+    );
+    return undefined;
+  }
+
+  const value = configured ?? fromCredential;
   const problem =
     value === undefined || value === ""
       ? missingDeviceField(field)

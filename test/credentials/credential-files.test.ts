@@ -233,6 +233,48 @@ describe("a connection string", () => {
     });
   }
 
+  const badIdentity = [
+    [
+      "HostName",
+      `HostName=bad host-not-shown!;DeviceId=d;SharedAccessKey=${key}`,
+      "the connection string's HostName is not a host name; give the hub's host name, e.g. myhub.azure-devices.net",
+    ],
+    [
+      "DeviceId",
+      `HostName=${hub};DeviceId=bad id-not-shown#;SharedAccessKey=${key}`,
+      "the connection string's DeviceId is not a valid IoT Hub device id; use up to 128 letters",
+    ],
+  ] as const;
+
+  for (const [part, value, message] of badIdentity) {
+    test(`with a bad ${part} and no device section is refused at the string, not the device section`, async () => {
+      const folder = tempDir();
+      const file = writeConfig(folder, { credentials: { connectionString: { value } } });
+
+      const result = await runExtprov({ args: ["check", "--config", file], secrets: [value, key] });
+
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(`${file}: /credentials/connectionString/value: ${message}`);
+      expect(result.output).not.toContain("/device/");
+      expect(result.output).not.toContain("not-shown");
+    });
+  }
+
+  test("in a file with a bad HostName is refused naming the file and the part", async () => {
+    const folder = tempDir();
+    const value = `HostName=bad host-not-shown!;DeviceId=d;SharedAccessKey=${key}`;
+    const path = writeSecret(folder, "device.cs", value);
+    const file = writeConfig(folder, { credentials: { connectionString: { file: path } } });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [value, key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/connectionString/file: ${path}: the connection string's HostName is not a host name`,
+    );
+    expect(result.output).not.toContain("not-shown");
+  });
+
   test("is accepted with a GatewayHostName, which is not served, with a warning", async () => {
     const folder = tempDir();
     const value = `${device};SharedAccessKey=${key};GatewayHostName=gateway-not-shown.local`;
@@ -415,8 +457,9 @@ describe("an X.509 payload identity", () => {
     expect(readFileSync(files.privateKey, "utf8")).toBe(files.privateKeyPem);
   });
 
-  test("takes the device id from the certificate's CN when none is configured", async () => {
-    const files = makeCertificate({ commonName: "cn-device" });
+  /** Checks a configuration that gives no device id, with a certificate of this CN. */
+  async function checkWithoutDeviceId(commonName: string) {
+    const files = makeCertificate({ commonName });
     const folder = tempDir();
     const file = writeConfig(folder, {
       device: { hubName: device.hubName },
@@ -429,8 +472,22 @@ describe("an X.509 payload identity", () => {
       args: ["check", "--config", file],
       secrets: [files.privateKeyPem],
     });
+    return { ...result, files };
+  }
+
+  test("takes the device id from the certificate's CN when none is configured", async () => {
+    const result = await checkWithoutDeviceId("cn-device");
 
     expect(result.code).toBe(0);
     expect(result.output).toContain('"deviceId": "cn-device"');
+  });
+
+  test("whose CN is not a device id, with none configured, is refused at the certificate", async () => {
+    const { files, ...result } = await checkWithoutDeviceId("cn device");
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/x509/certificate: ${files.certificate}: the certificate's subject CN, taken as the device id, is not a valid IoT Hub device id; set device.deviceId to the device's id`,
+    );
   });
 });
