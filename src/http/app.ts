@@ -69,7 +69,7 @@ function answerBadQuery(url: string): Response {
       ? "the api-version query parameter is missing"
       : versions.length > 1
         ? "api-version is given more than once"
-        : `api-version ${quoteRequestText(versions[0]!)} is not supported`;
+        : `api-version ${JSON.stringify(quoteRequestText(versions[0]!))} is not supported`;
 
   return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
 }

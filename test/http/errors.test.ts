@@ -69,7 +69,13 @@ describe("error answers", () => {
       400,
     );
 
-    expect(message).toStartWith("api-version 2099-01-01?? is not supported");
+    expect(message).toStartWith('api-version "2099-01-01??" is not supported');
+  });
+
+  test("an empty api-version is a 400 that shows it quoted", async () => {
+    expect(await errorMessage("/device/provisioninginformation?api-version=", 400)).toBe(
+      'api-version "" is not supported; call with ?api-version=2019-04-10',
+    );
   });
 
   test("an api-version given twice is a 400 that says so, not that the good one is unsupported", async () => {
@@ -85,7 +91,7 @@ describe("error answers", () => {
     );
 
     expect(answer).toStartWith("HTTP/1.1 400");
-    expect(answer).toContain('{"message":"api-version 2019-04-10#x is not supported;');
+    expect(answer).toContain('{"message":"api-version \\"2019-04-10#x\\" is not supported;');
   });
 
   test("the reprovision route checks the api-version too", async () => {
