@@ -40,14 +40,20 @@ export function checkSymmetricKey(text: string): { key: string } | KeyProblem {
   }
 
   // IoT Hub takes device keys of 16 to 64 bytes (its SDKs' MinKeyLengthInBytes and
-  // MaxKeyLengthInBytes); a shorter one is most likely a key file cut short.
+  // MaxKeyLengthInBytes); a shorter one is most likely a key file cut short, a longer one
+  // two keys run together or another secret.
   const bytes = Buffer.from(key, "base64").length;
-  if (bytes < minKeyBytes || bytes > maxKeyBytes) {
-    return {
-      problem: `the key decodes to ${bytes} bytes; IoT Hub device keys are ${minKeyBytes} to ${maxKeyBytes} (its own are 32)`,
-      hint: "the key may be cut short; copy it again from the IoT hub",
-    };
+  if (bytes < minKeyBytes) return wrongLength(bytes, "shorter", "the key may be cut short; ");
+  if (bytes > maxKeyBytes) {
+    return wrongLength(bytes, "longer", "it should hold one device key and nothing else; ");
   }
 
   return { key };
+}
+
+function wrongLength(bytes: number, comparison: string, cause: string): KeyProblem {
+  return {
+    problem: `the key decodes to ${bytes} bytes, ${comparison} than IoT Hub device keys (${minKeyBytes} to ${maxKeyBytes} bytes; its own are 32)`,
+    hint: `${cause}copy the device's primary key again from the IoT hub`,
+  };
 }

@@ -163,9 +163,13 @@ describe("a symmetric key's encoding", () => {
     [
       "valid base64 of 15 bytes, as a key file cut short",
       newSymmetricKey().slice(0, 20),
-      "decodes to 15 bytes; IoT Hub device keys are 16 to 64",
+      "decodes to 15 bytes, shorter than IoT Hub device keys (16 to 64 bytes; its own are 32); the key may be cut short; copy the device's primary key again",
     ],
-    ["valid base64 of 66 bytes", randomBytes(66).toString("base64"), "decodes to 66 bytes"],
+    [
+      "valid base64 of 100 bytes, longer than any IoT Hub key",
+      randomBytes(100).toString("base64"),
+      "decodes to 100 bytes, longer than IoT Hub device keys (16 to 64 bytes; its own are 32); it should hold one device key and nothing else; copy the device's primary key again",
+    ],
   ] as const;
 
   for (const [what, key, message] of bad) {
