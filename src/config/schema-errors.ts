@@ -45,7 +45,7 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
     case ValueErrorType.Object:
       return {
         problem: `expected a mapping of fields, found ${found}`,
-        hint: "indent its fields below it",
+        hint: error.path === "" ? topLevelHint : "indent its fields below it",
       };
     case ValueErrorType.Union:
       return describeUnion(error, found);
@@ -53,6 +53,10 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
       return { problem: `${error.message.toLowerCase()}, found ${found}` };
   }
 }
+
+const topLevelHint =
+  "the file must be a mapping with device, credentials and listen sections, each name at " +
+  "the start of a line and followed by a colon; start from examples/config.yaml";
 
 function describeUnion(error: ValueError, found: string): SchemaProblem {
   const literals = (error.schema.anyOf ?? [])

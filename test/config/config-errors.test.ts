@@ -258,7 +258,14 @@ const cases: ((folder: string) => Case)[] = [
   () => ({
     name: "a document that is a list",
     text: "- a\n- b\n",
-    expected: ["/: expected a mapping of fields, found a list"],
+    expected: ["/: expected a mapping of fields, found a list; the file must be a mapping with"],
+  }),
+  () => ({
+    name: "a document that is a single word, told what the file must hold",
+    text: "hello\n",
+    expected: [
+      "/: expected a mapping of fields, found a string; the file must be a mapping with device, credentials and listen sections, each name at the start of a line and followed by a colon; start from examples/config.yaml",
+    ],
   }),
 ];
 
