@@ -19,8 +19,11 @@ export function describeSchemaError(error: ValueError): SchemaProblem {
         problem: "unknown field",
         hint: `remove it or check its spelling; allowed here: ${allowedFields(error)}`,
       };
-    case ValueErrorType.ObjectRequiredProperty:
-      return { problem: "missing required field", hint: "add it" };
+    case ValueErrorType.ObjectRequiredProperty: {
+      const allowed = allowedValues(error);
+      const hint = allowed.length > 0 ? `add it: one of ${allowed.join(", ")}` : "add it";
+      return { problem: "missing required field", hint };
+    }
     case ValueErrorType.String:
       return { problem: `expected a string, found ${found}`, hint: stringHint(error) };
     case ValueErrorType.StringPattern:
@@ -59,15 +62,40 @@ const topLevelHint =
   "the start of a line and followed by a colon; start from examples/config.yaml";
 
 function describeUnion(error: ValueError, found: string): SchemaProblem {
-  const literals = (error.schema.anyOf ?? [])
-    .map((branch: { const?: unknown }) => branch.const)
-    .filter((value: unknown) => typeof value === "string");
+  const allowed = allowedValues(error);
 
-  if (literals.length > 0) {
-    return { problem: `expected one of ${literals.join(", ")}, found ${found}` };
+  if (allowed.length > 0) {
+    return { problem: `expected one of ${allowed.join(", ")}, found ${quotedOr(error, found)}` };
   }
 
   return { problem: `expected a name or a numeric id, found ${found}` };
+}
+
+/** The values an enum field (a union of string literals) allows; empty for other fields. */
+function allowedValues(error: ValueError): string[] {
+  return (error.schema.anyOf ?? [])
+    .map((branch: { const?: unknown }) => branch.const)
+    .filter((value: unknown) => typeof value === "string");
+}
+
+/** Fields whose value is a secret: never repeated, whatever the error. */
+const secretField = /\/(key|value)$/;
+const maxQuoted = 24;
+
+/**
+ * A string found in an enum field, quoted and cut short so a typo can be spotted, or
+ * `kind` when it may be a secret: in a secret field, or with a run of 16 or more base64
+ * characters of mixed case or with digits, as a pasted key has.
+ */
+function quotedOr(error: ValueError, kind: string): string {
+  const value = error.value;
+  if (typeof value !== "string" || value === "" || secretField.test(error.path)) return kind;
+  const runs = value.match(/[A-Za-z0-9+/]{16,}/g) ?? [];
+  if (runs.some((run) => /[a-z]/.test(run) && /[A-Z0-9]/.test(run))) return kind;
+
+  const printable = value.replace(/[^\x20-\x7e]/g, "?");
+  const cut = printable.length > maxQuoted ? `${printable.slice(0, maxQuoted)}...` : printable;
+  return JSON.stringify(cut);
 }
 
 function stringHint(error: ValueError): string | undefined {

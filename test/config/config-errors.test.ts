@@ -29,6 +29,23 @@ function expectProblems(output: string, event: string, file: string, problems: s
 
 const listen = (folder: string) => ({ endpoint: `unix://${join(folder, "s.sock")}` });
 
+/** A case with a valid listen section, and a valid device section or key unless given. */
+const sectionsCase =
+  (
+    name: string,
+    sections: { device?: Record<string, unknown>; credentials?: Record<string, unknown> },
+    expected: string[],
+  ) =>
+  (folder: string): Case => ({
+    name,
+    document: {
+      device: sections.device ?? device,
+      credentials: sections.credentials ?? { symmetricKey: { key } },
+      listen: listen(folder),
+    },
+    expected,
+  });
+
 const cases: ((folder: string) => Case)[] = [
   (folder) => ({
     name: "an unknown field, with the allowed ones",
@@ -70,7 +87,7 @@ const cases: ((folder: string) => Case)[] = [
       listen: listen(folder),
     },
     expected: [
-      "/device/status: expected one of assigned, assigning, disabled, failed, unassigned, found a string",
+      '/device/status: expected one of assigned, assigning, disabled, failed, unassigned, found "active"',
     ],
   }),
   (folder) => ({
@@ -227,8 +244,33 @@ const cases: ((folder: string) => Case)[] = [
       credentials: { x509: { source: "tpm", certificate: "/c.pem", privateKey: "/k.pem" } },
       listen: listen(folder),
     },
-    expected: ["/credentials/x509/source: expected one of payload, hsm, found a string"],
+    expected: ['/credentials/x509/source: expected one of payload, hsm, found "tpm"'],
   }),
+  sectionsCase(
+    "an X.509 source cut short",
+    { credentials: { x509: { source: "pay", certificate: "/c.pem", privateKey: "/k.pem" } } },
+    ['/credentials/x509/source: expected one of payload, hsm, found "pay"'],
+  ),
+  sectionsCase(
+    "an X.509 section without its source, with the values allowed",
+    { credentials: { x509: { certificate: "/c.pem", privateKey: "/k.pem" } } },
+    ["/credentials/x509/source: missing required field; add it: one of payload, hsm"],
+  ),
+  sectionsCase(
+    "a long substatus, quoted only in part",
+    { device: { ...device, substatus: "initial assignment of the device" } },
+    [
+      '/device/substatus: expected one of deviceDataMigrated, deviceDataReset, initialAssignment, deviceDataUpdated, found "initial assignment of th..."',
+    ],
+  ),
+  sectionsCase(
+    "a key pasted as the source, which is not repeated",
+    { credentials: { symmetricKey: { source: key } } },
+    ["/credentials/symmetricKey/source: expected one of payload, hsm, found a string"],
+  ),
+  sectionsCase("a source given as a number", { credentials: { symmetricKey: { source: 1 } } }, [
+    "/credentials/symmetricKey/source: expected one of payload, hsm, found an integer",
+  ]),
   (folder) => ({
     name: "a mode with the setuid bit",
     document: {
