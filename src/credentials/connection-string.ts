@@ -129,8 +129,12 @@ function refuseUnknown(parts: Part[]): KeyProblem | undefined {
   const unknown = parts.find((part) => !allowedNames.includes(part.name));
   if (!unknown) return undefined;
 
+  const problem = `the connection string has ${describePart(unknown)}, which a device's does not`;
+  const meant = allowedNames.find((name) => name.toLowerCase() === unknown.name.toLowerCase());
+  if (meant) return { problem, hint: `part names are case-sensitive: write ${meant}` };
+
   return {
-    problem: `the connection string has ${describePart(unknown)}, which a device's does not`,
+    problem,
     hint: `remove it; a device connection string has only ${allowedNames.join(", ")}`,
   };
 }

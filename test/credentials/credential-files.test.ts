@@ -214,6 +214,11 @@ describe("a connection string", () => {
       "the connection string has a part named Region, which a device's does not; remove it; a device connection string has only HostName, DeviceId, SharedAccessKey, GatewayHostName",
     ],
     [
+      "given a part name in the wrong case",
+      `hostname=${hub};DeviceId=cred-device;SharedAccessKey=${key}`,
+      "the connection string has a part named hostname, which a device's does not; part names are case-sensitive: write HostName",
+    ],
+    [
       "given a second key as a part of its own",
       `${device};SharedAccessKey=${key};${pastedKey}`,
       "the connection string has a part whose name looks like a value (not shown), which a device's does not",
