@@ -2,7 +2,8 @@
  * Reads a file that holds a secret, after checking that no other user can read or change
  * it: a key readable by everyone on the device is a key given away.
  */
-import { readFileSync, statSync, type Stats } from "node:fs";
+import { lstatSync, readFileSync, readlinkSync, statSync, type Stats } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 
 /** A key or a PEM chain is a few KiB; a larger file is the wrong one, and is not read. */
@@ -32,7 +33,7 @@ export function readSecretFile(path: string, field: string, rules: SecretFileRul
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
+    throw fail(...describeOpenError(path, (error as NodeJS.ErrnoException).code));
   }
 
   if (bytes.toString("utf8").trim() === "") throw fail("is empty", "write the secret into it");
@@ -50,7 +51,7 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
   try {
     stats = statSync(path);
   } catch (error) {
-    throw fail(...describeOpenError((error as NodeJS.ErrnoException).code));
+    throw fail(...describeOpenError(path, (error as NodeJS.ErrnoException).code));
   }
 
   if (!stats.isFile())
@@ -91,10 +92,38 @@ function checkOwnership(
   }
 }
 
-function describeOpenError(code: string | undefined): [string, string?] {
+function describeOpenError(path: string, code: string | undefined): [string, string?] {
+  const target = code === "ENOENT" ? danglingTarget(path) : undefined;
+  if (target !== undefined) {
+    return [
+      `is a symbolic link whose target ${target} does not exist`,
+      "create the target, or point the link or the configuration at the file that holds the secret",
+    ];
+  }
   if (code === "ENOENT") return ["does not exist", "check the path, or create the file"];
   if (code === "EACCES")
     return ["cannot be read by this user", "make it readable by the user extprov runs as"];
   if (code === "ELOOP") return ["is a symbolic link loop", "point it at the real file"];
   return [`cannot be read (${code})`];
+}
+
+/**
+ * The missing path a chain of symbolic links from `path` ends at; undefined when `path`
+ * is not a link, or the chain cannot be followed.
+ */
+function danglingTarget(path: string): string | undefined {
+  let current = path;
+
+  // 40 hops, as Linux allows (MAXSYMLINKS) before ELOOP.
+  for (let hop = 0; hop < 40; hop++) {
+    try {
+      if (!lstatSync(current).isSymbolicLink()) return undefined;
+      current = resolve(dirname(current), readlinkSync(current));
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+      return missing && current !== path ? current : undefined;
+    }
+  }
+
+  return undefined;
 }

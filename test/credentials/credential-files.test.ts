@@ -105,6 +105,20 @@ describe("a symmetric key file", () => {
     expect((await check(folder, { symmetricKey: { file: "device.key" } }, [key])).code).toBe(0);
   });
 
+  test("that is a chain of symbolic links to nothing is refused, naming the missing target", async () => {
+    const folder = tempDir();
+    const target = join(folder, "secrets", "device.key");
+    symlinkSync("device.key.current", join(folder, "device.key"));
+    symlinkSync("secrets/device.key", join(folder, "device.key.current"));
+
+    const result = await check(folder, { symmetricKey: { file: "device.key" } }, []);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/symmetricKey/file: ${join(folder, "device.key")}: is a symbolic link whose target ${target} does not exist; create the target, or point the link`,
+    );
+  });
+
   test("over 1 MiB is refused unread", async () => {
     const folder = tempDir();
     const path = writeSecret(folder, "device.key", "A".repeat(1024 * 1024 + 4));
