@@ -13,8 +13,9 @@ export interface Target {
   runtimePackage: string;
   /**
    * The release archive it goes into, if any. The baseline build goes into none: with Bun
-   * 1.4.5 it is byte for byte the x64 build (both need only SSE4.2), so shipping it twice
-   * would double the x64 archive for nothing. It stays in dist/ for scripts that name it.
+   * 1.4.5 it embeds the same runtime and code as the x64 build (both need only SSE4.2) and
+   * differs only in the file name Bun records for the bundle, so shipping it twice would
+   * double the x64 archive for nothing. It stays in dist/ for scripts that name it.
    */
   archive?: string;
   /** What `process.arch` reports on the device, as `--version` prints it. */

@@ -236,6 +236,28 @@ describe("targets and runtimes", () => {
     );
   });
 
+  test("builds linux-x64-baseline from the x64 runtime, differing only in the file name it embeds", async () => {
+    using folder = temporaryFolder("extprov-baseline-");
+    const [x64, baseline] = ["linux-x64", "linux-x64-baseline"].map((name) =>
+      targets.find((t) => t.name === name)!,
+    );
+    const { commit } = await readSourceInfo(projectRoot);
+    const runtimes = await Promise.all(
+      [x64!, baseline!].map((t) => runtimeFor(t, Bun.version, defaultRuntimeCache)),
+    );
+    const built = (name: string) => Bun.file(join(dist, name)).bytes();
+    // Bun names the bundled entry after the output file: /$bunfs/root/<file name>.
+    const outfile = join(folder.path, "extprov-linux-x64");
+
+    await compileExecutable({ target: baseline!, runtime: runtimes[1]!, outfile, commit });
+
+    expect(await Bun.file(runtimes[1]!).bytes()).toEqual(await Bun.file(runtimes[0]!).bytes());
+    expect(await built("extprov-linux-x64-baseline")).not.toEqual(await built("extprov-linux-x64"));
+    expect(await Bun.file(outfile).bytes()).toEqual(await built("extprov-linux-x64"));
+    const embedded = Buffer.from(await built("extprov-linux-x64-baseline"));
+    expect(embedded.includes("/$bunfs/root/extprov-linux-x64-baseline")).toBe(true);
+  });
+
   test("refuses a runtime tarball whose integrity differs from the pin", async () => {
     using cache = temporaryFolder("extprov-runtime-");
     const target = targets.find((t) => t.name === "linux-arm64")!;
