@@ -65,8 +65,11 @@ Options:
   --configure-iotedge   Also point iotedged at extprov: replace the provisioning: section
                         of DIR/etc/iotedge/config.yaml, keeping a dated backup.
   --dry-run             Check everything and print what would be done; change nothing.
-  --uninstall           Remove the executable and the service; keep /etc/extprov.
-  --purge               With --uninstall: also remove /etc/extprov, secrets included.
+  --uninstall           Remove the executable, the service and the docs; keep /etc/extprov
+                        and the accounts, and warn if DIR/etc/iotedge/config.yaml still
+                        sends iotedged to extprov's endpoint.
+  --purge               With --uninstall: also remove /etc/extprov (secrets included)
+                        and /var/log/extprov.log.
   -h, --help            Show this help.
 
 Environment (for tests and for images made on another machine):
@@ -443,17 +446,23 @@ check_inside_root() {
     done
 }
 
+# Prints the value of "  $2:" in the top-level section "$1:" of the YAML file $3, without
+# quotes or a trailing comment; nothing if there is none.
+section_value() {
+    awk -v section="$1:" -v key="$2:" '
+        index($0, section) == 1 { inside = 1; next }
+        inside && /^[^ \t#]/ { exit }
+        inside && $1 == key {
+            sub(/^[ \t]+[^ \t]+:[ \t]*/, ""); sub(/[ \t]+#.*$/, ""); gsub(/["\047]/, "")
+            print; exit
+        }' "$3" 2>/dev/null || true
+}
+
 # The provisioning: section iotedged needs; the endpoint is the one extprov serves.
 extprov_endpoint() {
     file=$R$CONF_FILE
     [ -f "$file" ] || file=$HERE/examples/config.yaml
-    endpoint=$(awk '
-        /^listen:/ { inside = 1; next }
-        inside && /^[^ \t#]/ { exit }
-        inside && /^[ \t]+endpoint:/ {
-            sub(/^[ \t]+endpoint:[ \t]*/, ""); sub(/[ \t]+#.*$/, ""); gsub(/["\047]/, "")
-            print; exit
-        }' "$file" 2>/dev/null) || endpoint=""
+    endpoint=$(section_value listen endpoint "$file")
     if [ -z "$endpoint" ]; then
         warn "no listen.endpoint found in $file; assuming $DEFAULT_ENDPOINT"
         endpoint=$DEFAULT_ENDPOINT
@@ -966,6 +975,8 @@ stop_service() {
 }
 
 do_uninstall() {
+    # Read before --purge removes the configuration that names it.
+    endpoint=$(section_value listen endpoint "$R$CONF_FILE")
     files=$(installed_files)
     if [ -z "$files" ]; then
         say "extprov is not installed in $(shown /)"
@@ -981,7 +992,37 @@ EOF
         fi
     fi
     purge_config
+    report_kept_accounts
+    warn_iotedge_still_sent "${endpoint:-$DEFAULT_ENDPOINT}"
     report_changes
+}
+
+# The accounts stay: files they own may remain, and iotedge is iotedged's group.
+report_kept_accounts() {
+    kept=""
+    if grep -q '^extprov:' "$R/etc/passwd" 2>/dev/null; then
+        kept="user extprov"
+    fi
+    for group in extprov iotedge; do
+        if grep -q "^$group:" "$R/etc/group" 2>/dev/null; then
+            kept="${kept:+$kept, }group $group"
+        fi
+    done
+    if [ -n "$kept" ]; then
+        say "kept the accounts ($kept): files they own may remain;" \
+            "userdel extprov removes extprov's"
+    fi
+}
+
+# iotedged, sent to an endpoint nothing serves any more, would fail to provision.
+warn_iotedge_still_sent() {
+    file=$R$IOTEDGE_CONFIG
+    [ -f "$file" ] || return 0
+    [ "$(section_value provisioning source "$file")" = external ] || return 0
+    [ "$(section_value provisioning endpoint "$file")" = "$1" ] || return 0
+    warn "$file still sends iotedged to $1, which nothing serves now; replace its" \
+        "provisioning: section (a backup beside it, if --configure-iotedge wrote it) and" \
+        "restart iotedged"
 }
 
 purge_config() {

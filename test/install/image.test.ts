@@ -209,7 +209,10 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     const tree = listTree(root);
 
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain("kept");
+    expect(result.stderr).toContain(`kept ${root}/etc/extprov (configuration and secrets)`);
+    expect(result.stderr).toContain(
+      "kept the accounts (user extprov, group extprov, group iotedge): files they own may remain; userdel extprov removes extprov's",
+    );
     for (const gone of [
       "usr/bin/extprov",
       "lib/systemd/system/extprov.service",

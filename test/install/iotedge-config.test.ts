@@ -164,4 +164,32 @@ describe.each(shells)("install.sh --configure-iotedge under %s", (shell) => {
     );
     expect(listTree(root)).toEqual(before);
   });
+
+  for (const uninstall of [["--uninstall"], ["--uninstall", "--purge"]]) {
+    test(`${uninstall.join(" ")} warns that iotedged is still sent to extprov's endpoint`, async () => {
+      const release = await makeRelease();
+      const root = makeRoot({ systemd: true });
+      write(root, "etc/iotedge/config.yaml", sample);
+      runInstall(shell, release, ["--root", root, "--configure-iotedge"]);
+
+      const result = runInstall(shell, release, ["--root", root, ...uninstall]);
+
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(
+        `warning: ${root}/etc/iotedge/config.yaml still sends iotedged to unix:///var/run/external/external.sock, which nothing serves now; replace its provisioning: section`,
+      );
+    });
+  }
+
+  test("--uninstall says nothing of iotedged's configuration when it provisions otherwise", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ systemd: true });
+    write(root, "etc/iotedge/config.yaml", sample);
+    runInstall(shell, release, ["--root", root]);
+
+    const result = runInstall(shell, release, ["--root", root, "--uninstall"]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain("iotedge/config.yaml");
+  });
 });

@@ -219,6 +219,8 @@ describe.each(shells)("install.sh under %s", (shell) => {
       "--dry-run",
       "--uninstall",
       "--purge",
+      "/var/log/extprov.log",
+      "keep /etc/extprov\n                        and the accounts",
       "EXTPROV_UNAME_M",
       "EXTPROV_CPUINFO",
     ]) {
