@@ -9,6 +9,7 @@ Usage:
   extprov check   [--config FILE | --demo]
   extprov reload  [--pid-file FILE]
   extprov probe   [--endpoint URL | --config FILE | --demo]
+  extprov version | help           (the same as --version and --help)
   extprov --version | --help
 
 Commands:
@@ -21,6 +22,8 @@ Commands:
             /proc that it is extprov. Under systemd: systemctl reload extprov.
   probe     Ask an endpoint exactly as iotedged does and apply iotedged's checks to the
             answer; print the verdict with secrets masked.
+  version   Print the version, commit and runtime, as --version does.
+  help      Print this help, as --help does.
 
 Options:
   -c, --config FILE    Configuration file, YAML or JSON (default ${defaultConfigPath})

@@ -43,6 +43,19 @@ describe("extprov's command line", () => {
     }
   });
 
+  test("version and help work as commands, print what their options print, and are in --help", async () => {
+    const [version, versionOption, help, helpOption] = await Promise.all(
+      ["version", "--version", "help", "--help"].map((arg) => runExtprov({ args: [arg] })),
+    );
+
+    expect([version!.code, help!.code]).toEqual([0, 0]);
+    expect(version!.output).toBe(versionOption!.output);
+    expect(help!.output).toBe(helpOption!.output);
+    expect(help!.output).toContain("  extprov version | help ");
+    expect(help!.output).toContain("  version   Print the version, commit and runtime");
+    expect(help!.output).toContain("  help      Print this help");
+  });
+
   test("--version prints the package version", async () => {
     const result = await runExtprov({ args: ["--version"] });
 
