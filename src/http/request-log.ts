@@ -40,6 +40,8 @@ export class RequestLog {
   #windowEnds = -Infinity;
   #linesLeft = 0;
   #tallies = new Map<string, Tally>();
+  /** The tally counted last: in a flood, the next request is almost always of its kind. */
+  #lastTally: Tally | undefined;
   #flushScheduled = false;
 
   constructor(options: Partial<RequestLogOptions> = {}) {
@@ -79,6 +81,7 @@ export class RequestLog {
     if (tallies.size === 0) return;
 
     this.#tallies = new Map();
+    this.#lastTally = undefined;
     for (const [key, tally] of tallies) this.#summarize(tally, key === otherKinds);
   }
 
@@ -89,6 +92,20 @@ export class RequestLog {
   }
 
   #count(method: string, path: string, status: number, ms: number): void {
+    const last = this.#lastTally;
+    const tally =
+      last && last.status === status && last.method === method && last.path === path
+        ? last
+        : this.#tallyFor(method, path, status);
+
+    this.#lastTally = tally;
+    tally.count++;
+    if (ms > tally.slowestMs) tally.slowestMs = ms;
+
+    if (!this.#flushScheduled) this.#scheduleFlush();
+  }
+
+  #tallyFor(method: string, path: string, status: number): Tally {
     let key = `${status} ${method} ${path}`;
     if (!this.#tallies.has(key) && this.#tallies.size >= this.#options.maxKinds) key = otherKinds;
 
@@ -97,10 +114,7 @@ export class RequestLog {
       tally = { method, path, status, count: 0, slowestMs: 0 };
       this.#tallies.set(key, tally);
     }
-    tally.count++;
-    if (ms > tally.slowestMs) tally.slowestMs = ms;
-
-    if (!this.#flushScheduled) this.#scheduleFlush();
+    return tally;
   }
 
   #scheduleFlush(): void {

@@ -8,8 +8,11 @@ import type { LoadedIdentity } from "../credentials/load.ts";
 
 export interface ProvisioningState {
   info: DeviceProvisioningInfo;
-  /** The JSON answer, serialized once. */
-  body: Uint8Array;
+  /**
+   * The JSON answer, serialized once. Kept as text: Bun sends a string body as it is, but
+   * copies a byte array for every Response made from it.
+   */
+  body: string;
   warnings: string[];
   /**
    * True when a reload while running changed the hub or the device, and the status and
@@ -25,7 +28,7 @@ export function prepareState(identity: LoadedIdentity): ProvisioningState {
     throw new Error("the prepared answer does not match the API schema");
   }
 
-  const body = new TextEncoder().encode(JSON.stringify(identity.info));
+  const body = JSON.stringify(identity.info);
   return { info: identity.info, body, warnings: identity.warnings };
 }
 
