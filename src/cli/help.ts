@@ -46,7 +46,7 @@ Exit codes:
   3  the configuration or a credential is invalid
   4  the endpoint cannot be opened as configured (socket path, owner, mode, address),
      or its socket was removed while serving, or the pid file names another
-     running extprov
+     running extprov or is not a pid file
   5  probe: the endpoint cannot be reached, or its answer would fail iotedged
   6  reload: no running extprov found through the pid file, or it cannot be signalled
 

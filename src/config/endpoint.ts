@@ -1,6 +1,26 @@
 /**
- * http endpoints as a person writes them: in `listen.endpoint` and in `probe --endpoint`.
+ * Endpoints as a person writes them: in `listen.endpoint` and in `probe --endpoint`.
  */
+
+/**
+ * A Unix socket address (struct sockaddr_un) holds 108 bytes of path, the last its
+ * terminating NUL. Bun binds and connects longer paths through /proc/self/fd, but curl
+ * and iotedged connect by the full path, which the kernel refuses.
+ */
+export const maxSocketPathBytes = 107;
+
+/** Why no client could connect by `path`, or undefined when it fits. */
+export function socketPathLengthProblem(
+  path: string,
+): { problem: string; hint: string } | undefined {
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= maxSocketPathBytes) return undefined;
+
+  return {
+    problem: `the socket path is ${bytes} bytes, more than the ${maxSocketPathBytes} a Unix socket address holds (108 with its terminating NUL), so iotedged could not connect by it`,
+    hint: "choose a shorter path, such as unix:///var/run/external/external.sock",
+  };
+}
 
 export interface HttpAddress {
   /** An IPv6 address without its brackets. */

@@ -8,7 +8,7 @@ import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import { checkDeviceSection } from "./device.ts";
-import { httpAddressOf } from "./endpoint.ts";
+import { httpAddressOf, socketPathLengthProblem } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
@@ -457,6 +457,12 @@ function resolveUnixListen(
         "write three slashes: unix:///var/run/external/external.sock",
       ),
     );
+    return undefined;
+  }
+
+  const tooLong = socketPathLengthProblem(path);
+  if (tooLong) {
+    problems.push(new ConfigError(file, "/listen/endpoint", tooLong.problem, tooLong.hint));
     return undefined;
   }
 

@@ -24,7 +24,10 @@ function nodeCrypto(): typeof import("node:crypto") {
 }
 
 const certificateBlock = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-const privateKeyBlock = /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----/;
+const privateKeyBlock =
+  /-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----[\s\S]+?-----END \1-----/g;
+/** Any PEM label ending in PRIVATE KEY (also DSA, OPENSSH, ...): never part of a certificate. */
+const anyPrivateKeyLabel = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /** Parses a certificate PEM: the identity certificate first, then optional chain certificates. */
 export function parseCertificatePem(
@@ -37,6 +40,15 @@ export function parseCertificatePem(
     return {
       problem: "holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)",
       hint: "convert a DER certificate with: openssl x509 -inform der -in cert.der -out cert.pem",
+    };
+  }
+
+  // The certificate file is served whole as identityCert and may be readable by all: a
+  // key in it (`cat key.pem cert.pem > combined.pem`) would be handed out with it.
+  if (anyPrivateKeyLabel.test(pem)) {
+    return {
+      problem: "holds a private key as well as the certificate; it is not served",
+      hint: "the private key belongs in the privateKey file only: keep just the certificate and its chain in this file",
     };
   }
 
@@ -55,18 +67,30 @@ export function parseCertificatePem(
   return { certificates, pem };
 }
 
-/** Parses a private key PEM in PKCS#8, PKCS#1 (RSA) or SEC1 (EC) form; encrypted keys are refused. */
+/**
+ * Parses a private key PEM in PKCS#8, PKCS#1 (RSA) or SEC1 (EC) form; encrypted keys are
+ * refused. Only the key block is kept: certificates or EC parameters beside it in the file
+ * are not sent as the key.
+ */
 export function parsePrivateKeyPem(text: string): { key: KeyObject; pem: string } | KeyProblem {
-  const pem = normalizePem(text);
-  const kind = pem.match(privateKeyBlock)?.[1];
+  const blocks = [...normalizePem(text).matchAll(privateKeyBlock)];
 
-  if (kind === undefined) {
+  if (blocks.length === 0) {
     return {
       problem: "holds no PEM private key",
       hint: "give the identity certificate's private key in PEM form",
     };
   }
 
+  if (blocks.length > 1) {
+    return {
+      problem: `holds ${blocks.length} private keys, and iotedged takes one`,
+      hint: "keep only the identity certificate's private key in this file",
+    };
+  }
+
+  const [block, kind] = blocks[0]!;
+  const pem = block + "\n";
   if (kind === "ENCRYPTED PRIVATE KEY" || /Proc-Type: 4,ENCRYPTED/.test(pem)) {
     return {
       problem: "the private key is encrypted, and iotedged cannot ask for its passphrase",

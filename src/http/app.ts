@@ -19,6 +19,7 @@ const allowedMethods: Record<string, string> = {
 /** Builds the application around the service that holds what to serve. */
 export function createApp(service: ProvisioningService) {
   return new Elysia()
+    .onRequest(({ request }) => refuseHead(request))
     .onError(({ code, error, request }) => answerError(code, error, request))
     .use(provisioningInformationRoute(service))
     .use(reprovisionRoute(service));
@@ -41,6 +42,16 @@ function answerError(code: string | number, error: unknown, request: Request): R
     status >= 400 && status < 600 ? status : 500,
     "the endpoint could not answer this request",
   );
+}
+
+/**
+ * Elysia routes HEAD to the GET handler, so HEAD /device/reprovision would run the hook
+ * and reload. iotedged never sends HEAD: it is refused before routing, 405 with the same
+ * Allow as any other method the path does not serve (404 for an unknown path).
+ */
+function refuseHead(request: Request): Response | undefined {
+  if (request.method !== "HEAD") return undefined;
+  return answerNotFound(request.method, pathOf(request.url));
 }
 
 function answerNotFound(method: string, path: string): Response {

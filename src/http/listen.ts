@@ -91,27 +91,47 @@ function unixEndpoint(socket: BoundSocket, requests: RequestLog): Endpoint {
   };
 }
 
-/** Closes the listener at once and the connections once their requests are answered, bounded. */
+/**
+ * Closes the listener at once, and the connections once their requests are answered,
+ * bounded. A connection with no request in flight (idle, or one whose client never
+ * finished sending its headers) holds no work and is closed at once: waiting on it for
+ * the grace period would only delay the stop.
+ */
 async function drain(server: Server<undefined>, overdue?: () => Promise<void>): Promise<void> {
-  const stopped = server.stop(false).then(() => true);
-  if (await within(stopped, shutdownGraceSeconds * 1000)) return;
+  const stopped = server.stop(false);
 
-  log.warn("requests still running at shutdown", {
-    count: server.pendingRequests,
-    reason: `closing them ${shutdownGraceSeconds} s after the stop signal`,
-  });
-  await overdue?.();
+  if (!(await requestsAnswered(server, shutdownGraceSeconds * 1000))) {
+    log.warn("requests still running at shutdown", {
+      count: server.pendingRequests,
+      reason: `closing them ${shutdownGraceSeconds} s after the stop signal`,
+    });
+    await overdue?.();
 
-  // Give the answers just made a moment to be written before the connections go.
-  if (!(await within(stopped, 1_000))) await server.stop(true);
+    // Give the answers just made a moment to be written before the connections go.
+    await requestsAnswered(server, 1_000);
+  }
+
+  await server.stop(true);
+  await stopped;
 }
 
-function within(promise: Promise<boolean>, milliseconds: number): Promise<boolean> {
-  let timer: Timer | undefined;
-  const timeout = new Promise<boolean>(
-    (resolve) => (timer = setTimeout(() => resolve(false), milliseconds)),
-  );
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** Milliseconds between two looks at the requests in flight while stopping. */
+const drainPollMilliseconds = 10;
+
+/**
+ * Whether every request Bun has handed to the handler is answered within `milliseconds`.
+ * Bun counts them (`pendingRequests`, until the answer is written) but has no event for
+ * the count reaching zero, so it is looked at again until then: during shutdown only.
+ */
+async function requestsAnswered(server: Server<undefined>, milliseconds: number): Promise<boolean> {
+  const deadline = performance.now() + milliseconds;
+
+  while (server.pendingRequests > 0) {
+    if (performance.now() >= deadline) return false;
+    await Bun.sleep(drainPollMilliseconds);
+  }
+
+  return true;
 }
 
 type Handler = (request: Request) => Response | Promise<Response>;

@@ -5,7 +5,11 @@
  */
 import { lstatSync } from "node:fs";
 import { resolve } from "node:path";
-import { describeHttpEndpoint, httpAddressOf } from "../config/endpoint.ts";
+import {
+  describeHttpEndpoint,
+  httpAddressOf,
+  socketPathLengthProblem,
+} from "../config/endpoint.ts";
 import type { ListenConfig } from "../config/load.ts";
 import { ProbeError, UsageError } from "../errors.ts";
 import { apiVersion } from "../http/schemas.ts";
@@ -100,6 +104,10 @@ export async function ask(target: Target): Promise<Answer> {
 
 /** What is at the path, for a better message than the connection error alone. */
 function checkSocketPath(socket: string): void {
+  // Bun's fetch would connect through /proc/self/fd where iotedged cannot: refuse first.
+  const tooLong = socketPathLengthProblem(socket);
+  if (tooLong) throw new ProbeError(`${socket}: ${tooLong.problem}`, tooLong.hint);
+
   let stats;
   try {
     stats = lstatSync(socket);

@@ -37,6 +37,9 @@ export function bindUnixSocket(
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
+  // Up to 14 bytes, so with a shorter socket name it may pass the 107 bytes a socket address
+  // holds, which the configuration check allows the configured path only: Bun binds such a
+  // path through /proc/self/fd, and clients connect by the configured path alone.
   const privatePath = join(dirname(path), `.extprov-${process.pid.toString(36)}`);
   removeIfOurs(privatePath);
 

@@ -3,11 +3,21 @@
  * once the socket is bound, before dropping privileges; `reload` reads it and signals the
  * process only when /proc/<pid>/cmdline shows it is extprov, so a stale file naming a
  * recycled pid never gets another program a SIGHUP.
+ *
+ * Written as root to a path from the command line, it must never destroy what a mistyped
+ * path names (the configuration, a key): only a regular file holding nothing but a pid is
+ * replaced, a symbolic link is never followed, and no existing file is ever truncated.
  */
 import {
+  closeSync,
+  constants,
   existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
   readFileSync,
   readlinkSync,
+  readSync,
   realpathSync,
   renameSync,
   unlinkSync,
@@ -17,28 +27,58 @@ import { basename, dirname, join, resolve } from "node:path";
 import { ListenError, ReloadError } from "../errors.ts";
 import { log } from "../log.ts";
 
-/** Refuses to start when the pid file names another running extprov. */
+/** What is at the pid file's path, looked at without following a link. */
+type PidFileContent =
+  | { kind: "missing" }
+  | { kind: "link" }
+  | { kind: "not a file" }
+  | { kind: "not a pid" }
+  | { kind: "pid"; pid: number };
+
+/** A pid file is a few bytes ("4194304\n", the highest Linux pid, is 8); a larger one is not. */
+const maxPidFileBytes = 16;
+
+/**
+ * Refuses to start unless the pid file may be written: nothing is there, or a stale pid
+ * file is. A live extprov's, a link, or any other file is left alone.
+ */
 export function checkPidFile(path: string): void {
   const file = resolve(path);
-  const other = readPid(file);
+  const found = inspectPidFile(file);
 
-  if (other !== undefined && other !== process.pid && isExtprov(other)) {
+  if (found.kind === "link") {
     throw new ListenError(
-      `extprov already runs as pid ${other} (pid file ${file})`,
+      `the pid file ${file} is a symbolic link, and extprov never writes through one`,
+      "remove the link, or give --pid-file a path that is not one",
+    );
+  }
+
+  if (found.kind === "not a file" || found.kind === "not a pid") {
+    const what = found.kind === "not a file" ? "is not a regular file" : "holds more than a pid";
+    throw new ListenError(
+      `${file} ${what}: it does not look like a pid file and will not be overwritten`,
+      "choose another --pid-file, such as /var/run/extprov.pid, or remove the file if it is not needed",
+    );
+  }
+
+  if (found.kind === "pid" && found.pid !== process.pid && isExtprov(found.pid)) {
+    throw new ListenError(
+      `extprov already runs as pid ${found.pid} (pid file ${file})`,
       "stop it first, or give this one another --pid-file",
     );
   }
 }
 
-/** Writes this process's pid, checking again that no other extprov holds the file. */
+/** Writes this process's pid, checking again first that the path may be written. */
 export function writePidFile(path: string): void {
   const file = resolve(path);
   checkPidFile(file);
 
-  // A new name, then rename: a reader sees the old pid or the new one, never half a file.
-  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}`);
+  // A new file that cannot exist yet (O_EXCL), then rename: no file is ever truncated or
+  // written through a link, and a reader sees the old pid or the new one, never half a file.
+  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.${uniqueSuffix()}`);
   try {
-    writeFileSync(temporary, `${process.pid}\n`, { mode: 0o644 });
+    writeFileSync(temporary, `${process.pid}\n`, { mode: 0o644, flag: "wx" });
     renameSync(temporary, file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -52,10 +92,11 @@ export function writePidFile(path: string): void {
   log.info("wrote pid file", { file, pid: process.pid });
 }
 
-/** Removes the pid file if it still names this process. */
+/** Removes the pid file if it is still a regular file naming this process. */
 export function removePidFile(path: string): void {
   const file = resolve(path);
-  if (readPid(file) !== process.pid) return;
+  const found = inspectQuietly(file);
+  if (found.kind !== "pid" || found.pid !== process.pid) return;
 
   try {
     unlinkSync(file);
@@ -140,12 +181,72 @@ function sourceEntry(): string | undefined {
   }
 }
 
-function readPid(file: string): number | undefined {
+/** Looks at the path with lstat, so a link is seen as a link and nothing else is opened. */
+function inspectPidFile(file: string): PidFileContent {
+  let stats;
   try {
-    return parsePid(readFileSync(file, "utf8"));
-  } catch {
-    return undefined;
+    stats = lstatSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
+    throw cannotLookAt(file, error);
   }
+
+  if (stats.isSymbolicLink()) return { kind: "link" };
+  if (!stats.isFile()) return { kind: "not a file" };
+  if (stats.size > maxPidFileBytes) return { kind: "not a pid" };
+
+  const pid = parseWholePid(readWithoutFollowing(file));
+  return pid === undefined ? { kind: "not a pid" } : { kind: "pid", pid };
+}
+
+/**
+ * The file's first bytes, opened with O_NOFOLLOW (a link put there since the lstat is
+ * refused by the kernel) and O_NONBLOCK (nor can a FIFO put there hang the start).
+ */
+function readWithoutFollowing(file: string): string {
+  let descriptor;
+  try {
+    descriptor = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    throw cannotLookAt(file, error);
+  }
+
+  try {
+    if (!fstatSync(descriptor).isFile()) return "";
+    const buffer = Buffer.alloc(maxPidFileBytes);
+    const length = readSync(descriptor, buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, length).toString("latin1");
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+function cannotLookAt(file: string, error: unknown): ListenError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new ListenError(
+    `cannot look at the pid file ${file} (${code})`,
+    "start extprov as a user that may read it, or choose another --pid-file",
+  );
+}
+
+/** At shutdown a file that cannot be read is simply not ours to remove. */
+function inspectQuietly(file: string): PidFileContent {
+  try {
+    return inspectPidFile(file);
+  } catch {
+    return { kind: "missing" };
+  }
+}
+
+/** A pid file as extprov and init scripts write it: digits, at most one newline after. */
+function parseWholePid(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,9}\n?$/.test(text)) return undefined;
+  return Number.parseInt(text, 10);
+}
+
+/** Enough to keep two starts in the same second apart; O_EXCL guards against the rest. */
+function uniqueSuffix(): string {
+  return Math.random().toString(36).slice(2, 10);
 }
 
 function parsePid(text: string): number | undefined {

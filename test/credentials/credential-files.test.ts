@@ -4,7 +4,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { writeConfig } from "../helpers/config.ts";
 import { makeCertificate, newSymmetricKey, openssl, writeSecret } from "../helpers/fixtures.ts";
@@ -478,6 +485,91 @@ describe("an X.509 payload identity", () => {
     expect(result.code).toBe(3);
     expect(result.output).toContain("holds no PEM certificate");
     expect(readFileSync(files.privateKey, "utf8")).toBe(files.privateKeyPem);
+  });
+
+  const ecKey = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  const keyLabels = [
+    ["PRIVATE KEY", {}],
+    ["RSA PRIVATE KEY", { pkcs1: true }],
+    ["EC PRIVATE KEY", { algorithm: ecKey, pkcs1: true }],
+    ["ENCRYPTED PRIVATE KEY", { encrypt: true }],
+  ] as const;
+
+  /** The identity's key in the form a label names: PKCS#8, PKCS#1, SEC1 or encrypted. */
+  function keyWithLabel(options: {
+    algorithm?: readonly string[];
+    pkcs1?: boolean;
+    encrypt?: boolean;
+  }) {
+    const files = makeCertificate({ commonName: "x509-device", ...options });
+    if (!options.encrypt) return { files, keyPem: files.privateKeyPem };
+
+    const args = ["pkey", "-in", files.privateKey, "-aes256", "-passout", "pass:secret-pass"];
+    return { files, keyPem: openssl(args) };
+  }
+
+  for (const [label, options] of keyLabels) {
+    for (const order of ["key first", "certificate first"] as const) {
+      test(`whose certificate file also holds a ${label} (${order}) is refused without showing the key`, async () => {
+        const { files, keyPem } = keyWithLabel(options);
+        expect(keyPem).toContain(`-----BEGIN ${label}-----`);
+        const parts = [keyPem, files.certificatePem];
+        const content = (order === "key first" ? parts : parts.reverse()).join("");
+        const combined = writeSecret(tempDir(), "combined.pem", content, 0o644);
+
+        const result = await checkPair(combined, files.privateKey, [files.privateKeyPem, keyPem]);
+
+        expect(result.code).toBe(3);
+        expect(result.output).toContain(
+          `/credentials/x509/certificate: ${combined}: holds a private key as well as the certificate; it is not served; the private key belongs in the privateKey file only`,
+        );
+        expect(result.output).not.toContain("PRIVATE KEY-----");
+      });
+    }
+  }
+
+  test("whose certificate file holds the key is not served either: serve refuses to start", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const combined = writeSecret(
+      folder,
+      "combined.pem",
+      files.privateKeyPem + files.certificatePem,
+    );
+    const config = writeConfig(folder, {
+      device: { hubName: device.hubName },
+      credentials: { x509: { source: "payload", certificate: combined, privateKey: combined } },
+      listen: { endpoint: `unix://${socket}`, socket: { mode: "0600" } },
+    });
+
+    const result = await runExtprov({
+      args: ["serve", "--config", config],
+      secrets: [files.privateKeyPem],
+    });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `refused to start: ${config}: /credentials/x509/certificate: ${combined}: holds a private key`,
+    );
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  test("whose private key file holds two keys is refused", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const other = makeCertificate({ commonName: "x509-device" });
+    const folder = tempDir();
+    const keys = writeSecret(folder, "keys.pem", files.privateKeyPem + other.privateKeyPem);
+
+    const result = await checkPair(files.certificate, keys, [
+      files.privateKeyPem,
+      other.privateKeyPem,
+    ]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/x509/privateKey: ${keys}: holds 2 private keys, and iotedged takes one`,
+    );
   });
 
   /** Checks a configuration that gives no device id, with a certificate of this CN. */

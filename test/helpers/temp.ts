@@ -3,7 +3,7 @@
  * by test/preload.ts. (A hook registered here would belong to the first file that imports
  * this module only, and every later file's folders, keys included, would stay behind.)
  */
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -26,5 +26,19 @@ export function tempDir(prefix = "extprov-test-"): string {
 export function sharedTempDir(prefix = "extprov-test-"): string {
   const folder = tempDir(prefix);
   chmodSync(folder, 0o755);
+  return folder;
+}
+
+/**
+ * A folder in a fresh temporary folder, chosen so that `folder/name` is exactly `bytes`
+ * long: for paths at the 107-byte limit of a Unix socket address.
+ */
+export function folderForPathOf(bytes: number, name: string): string {
+  const base = tempDir();
+  const padding = bytes - Buffer.byteLength(join(base, "x", name)) + 1;
+  if (padding < 1) throw new Error(`${base} is too long for a path of ${bytes} bytes`);
+
+  const folder = join(base, "d".repeat(padding));
+  mkdirSync(folder, { mode: 0o700 });
   return folder;
 }

@@ -57,6 +57,24 @@ describe("error answers", () => {
     );
   });
 
+  test.each([
+    [provisioningPath, "GET"],
+    [`/device/reprovision?${apiQuery}`, "GET, POST"],
+  ])("HEAD %s is a 405 whose Allow header lists only what is served", async (path, allowed) => {
+    const response = await fetchUnix(socket, path, { method: "HEAD" });
+
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe(allowed);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    expect(await response.text()).toBe("");
+  });
+
+  test("HEAD on an unknown path is a 404", async () => {
+    const response = await fetchUnix(socket, `/device/other?${apiQuery}`, { method: "HEAD" });
+
+    expect(response.status).toBe(404);
+  });
+
   test("a missing api-version is a 400 that says which version to send", async () => {
     expect(await errorMessage("/device/provisioninginformation", 400)).toBe(
       "the api-version query parameter is missing; call with ?api-version=2019-04-10",

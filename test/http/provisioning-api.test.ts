@@ -153,6 +153,39 @@ describe("GET /device/provisioninginformation", () => {
     await stopCleanly(server);
   });
 
+  test("sends only the key from a private key file that also holds the certificate", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const files = makeCertificate({ commonName: "x509-device" });
+    const keyAndCertificate = writeSecret(
+      folder,
+      "key-and-cert.pem",
+      files.certificatePem + files.privateKeyPem,
+    );
+    const server = await serve(
+      folder,
+      {
+        device: { hubName },
+        credentials: {
+          x509: {
+            source: "payload",
+            certificate: files.certificate,
+            privateKey: keyAndCertificate,
+          },
+        },
+        listen: { endpoint: socketEndpoint(socket) },
+      },
+      [files.privateKeyPem],
+    );
+
+    const body = await provisioningInfo(socket);
+    const privateKey = Buffer.from(body.credentials.identityPrivateKey, "base64").toString("utf8");
+
+    expect(privateKey).toBe(files.privateKeyPem);
+    expect(privateKey).not.toContain("CERTIFICATE");
+    await stopCleanly(server);
+  });
+
   test("passes hsm certificate and key paths through as given", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");

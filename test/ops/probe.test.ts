@@ -11,7 +11,7 @@ import { symmetricKeyConfig, writeConfig, socketEndpoint } from "../helpers/conf
 import { makeCertificate, newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { python } from "../helpers/notify.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
-import { sharedTempDir, tempDir } from "../helpers/temp.ts";
+import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const isRoot = process.getuid?.() === 0;
 const demoKey = "RkFLRSBkZW1vIGtleSBmb3IgZXh0cHJvdjsgbm90IGEgc2VjcmV0IQ==";
@@ -307,6 +307,19 @@ describe("probe says precisely why it cannot connect", () => {
     expect(result.output).toContain(
       `probe failed: connection refused by unix://${socket} (ECONNREFUSED); the socket is stale`,
     );
+  });
+
+  test("a socket path longer than a Unix socket address holds, though a server answers there", async () => {
+    const answer = { ...hub, credentials: { authType: "symmetric-key", source: "hsm" } };
+    using endpoint = mock(answer, 200, folderForPathOf(108, "mock.sock"));
+
+    const result = await probe(`unix://${endpoint.socket}`);
+
+    expect(result.code).toBe(5);
+    expect(result.output).toContain(
+      `probe failed: ${endpoint.socket}: the socket path is 108 bytes, more than the 107 a Unix socket address holds (108 with its terminating NUL), so iotedged could not connect by it; choose a shorter path`,
+    );
+    expect(endpoint.requests).toEqual([]);
   });
 
   test("a regular file at the path", async () => {

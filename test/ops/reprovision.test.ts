@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { release, waitForFile, writeHook } from "../helpers/hooks.ts";
-import { apiQuery, fetchUnix, provisioningPath } from "../helpers/http.ts";
+import { apiQuery, curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { expectErrorResponse, runExtprov, startServer } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -237,6 +237,29 @@ describe("a reprovision notice with a hook that succeeds", () => {
     expect(server.output()).toContain('line="<line withheld: it holds a credential>"');
     expect(server.output()).toContain('line="new key: <redacted>"');
     expect(server.output()).toContain('line="all done"');
+    expect(await server.stop()).toBe(0);
+  });
+});
+
+describe("a HEAD request", () => {
+  test("on /device/reprovision is a 405 and runs neither the hook nor a reload", async () => {
+    const { folder, socket, key, config } = prepare(first, { hook: ["mark.sh"] });
+    const marker = join(folder, "hook-ran");
+    writeHook(folder, "mark.sh", [`echo ran >> '${marker}'`]);
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const head = curlUnix(socket, reprovisionPath, ["--head"]);
+    await server.waitFor("request method=HEAD path=/device/reprovision status=405");
+
+    expect(head.exitCode).toBe(0);
+    expect(head.status).toBe(405);
+    expect(head.body.toLowerCase()).toContain("allow: get, post");
+    expect(existsSync(marker)).toBe(false);
+    expect(server.output()).not.toContain("reprovision requested");
+    expect(server.output()).not.toContain("reloaded");
+
+    expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
+    expect(readFileSync(marker, "utf8")).toBe("ran\n");
     expect(await server.stop()).toBe(0);
   });
 });

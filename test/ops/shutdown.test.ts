@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { release, waitForFile, writeHook } from "../helpers/hooks.ts";
-import { apiQuery, fetchUnix } from "../helpers/http.ts";
+import { apiQuery, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { expectErrorResponse, startServer } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -28,26 +28,56 @@ function connectError(socket: string): Promise<string | undefined> {
   return promise;
 }
 
-function slowHookServer(folder: string, key: string) {
+/**
+ * A connection that got one answer and then sent only the start of a second request: the
+ * answer proves extprov has accepted it, so the half request is surely in its hands.
+ * `closed` resolves when extprov closes the connection.
+ */
+async function halfSentRequest(socket: string): Promise<{ closed: Promise<void> }> {
+  const answered = Promise.withResolvers<void>();
+  const closed = Promise.withResolvers<void>();
+  const client = connect(socket);
+  client.once("connect", () => client.write(`GET ${provisioningPath} HTTP/1.1\r\nHost: x\r\n\r\n`));
+  client.once("data", () => answered.resolve());
+  client.once("close", () => closed.resolve());
+  client.on("error", () => {});
+
+  await answered.promise;
+  client.write(`GET ${provisioningPath} HTTP/1.1\r\nHost: x\r\n`);
+  return { closed: closed.promise };
+}
+
+function keyServer(folder: string, key: string, extra: Record<string, unknown> = {}) {
   const socket = join(folder, "external.sock");
-  const gate = join(folder, "release");
   writeSecret(folder, "device.key", key);
-  writeHook(folder, "slow.sh", ["echo waiting", ...waitForFile(gate)]);
   const config = writeConfig(folder, {
     device: { hubName: "test-hub.azure-devices.net", deviceId: "stopping-device" },
     credentials: { symmetricKey: { file: "device.key" } },
     listen: { endpoint: socketEndpoint(socket), socket: { mode: "0600" } },
-    reprovision: { hook: ["slow.sh"] },
+    ...extra,
   });
-  return { socket, gate, config };
+  return { socket, config };
+}
+
+function slowHookServer(folder: string, key: string) {
+  const gate = join(folder, "release");
+  writeHook(folder, "slow.sh", ["echo waiting", ...waitForFile(gate)]);
+  return { gate, ...keyServer(folder, key, { reprovision: { hook: ["slow.sh"] } }) };
+}
+
+/** Starts extprov with a fresh key in a fresh folder that `prepare` fills. */
+async function startIn<Files extends { config: string }>(
+  prepare: (folder: string, key: string) => Files,
+) {
+  const key = newSymmetricKey();
+  const files = prepare(tempDir(), key);
+  const server = await startServer({ args: ["serve", "--config", files.config], secrets: [key] });
+  return { ...files, server };
 }
 
 describe("SIGTERM with a request in flight", () => {
   test("refuses new connections, answers the request in flight, removes the socket and exits 0", async () => {
-    const folder = tempDir();
-    const key = newSymmetricKey();
-    const { socket, gate, config } = slowHookServer(folder, key);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+    const { socket, gate, server } = await startIn(slowHookServer);
 
     const inFlight = fetchUnix(socket, reprovisionPath);
     await server.waitFor("line=waiting");
@@ -65,11 +95,10 @@ describe("SIGTERM with a request in flight", () => {
   });
 
   test("stops a hook still running after 5 s, answers its request 503, and exits 0", async () => {
-    const folder = tempDir();
-    const key = newSymmetricKey();
-    const { socket, config } = slowHookServer(folder, key);
-    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+    const { socket, server } = await startIn(slowHookServer);
 
+    // Opened first: a provisioning request waits for the reprovision to end.
+    const half = await halfSentRequest(socket);
     const inFlight = fetchUnix(socket, reprovisionPath);
     await server.waitFor("line=waiting");
     server.process.kill("SIGTERM");
@@ -80,8 +109,26 @@ describe("SIGTERM with a request in flight", () => {
     );
     expect(await server.stop()).toBe(0);
     expect(existsSync(socket)).toBe(false);
+    await half.closed;
     expect(server.output()).toContain(
       "requests still running at shutdown count=1: closing them 5 s after the stop signal",
     );
+  });
+});
+
+describe("SIGTERM with no request in flight", () => {
+  test("closes a connection whose request was never finished at once, and exits 0 well before the grace", async () => {
+    const { socket, server } = await startIn(keyServer);
+    const half = await halfSentRequest(socket);
+
+    const signalled = performance.now();
+    const code = await server.stop();
+    const exitedAfter = performance.now() - signalled;
+    await half.closed;
+
+    expect(code).toBe(0);
+    expect(exitedAfter).toBeLessThan(4_000);
+    expect(server.output()).toContain("stopped endpoint=");
+    expect(server.output()).not.toContain("requests still running at shutdown");
   });
 });

@@ -16,9 +16,9 @@ import {
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
-import { fetchUnix, provisioningPath } from "../helpers/http.ts";
+import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
-import { tempDir } from "../helpers/temp.ts";
+import { folderForPathOf, tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
 
@@ -198,6 +198,41 @@ describe("the socket's folder", () => {
     expect(await refusedStart(folder, join(open, "external.sock"))).toContain(
       "is writable by every user, who could replace the socket",
     );
+  });
+});
+
+describe("the socket path's length", () => {
+  test("108 bytes, one more than a Unix socket address holds, is refused by check and serve", async () => {
+    const folder = folderForPathOf(108, "external.sock");
+    const socket = join(folder, "external.sock");
+    const config = configFor(folder, socket);
+    const expected =
+      "/listen/endpoint: the socket path is 108 bytes, more than the 107 a Unix socket address holds (108 with its terminating NUL), so iotedged could not connect by it; choose a shorter path";
+
+    const checked = await runExtprov({ args: ["check", "--config", config], secrets: [key] });
+    const served = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
+
+    expect(checked.code).toBe(3);
+    expect(checked.output).toContain(expected);
+    expect(served.code).toBe(3);
+    expect(served.output).toContain(`refused to start: ${config}: ${expected}`);
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  test("107 bytes with a name shorter than the private one bound first is served, and curl connects by it", async () => {
+    const folder = folderForPathOf(107, "e.sock");
+    const socket = join(folder, "e.sock");
+    const server = await startServer({
+      args: ["serve", "--config", configFor(folder, socket)],
+      secrets: [key],
+    });
+
+    const answer = curlUnix(socket, provisioningPath);
+
+    expect(answer.exitCode).toBe(0);
+    expect(answer.status).toBe(200);
+    expect(await server.stop()).toBe(0);
+    expect(existsSync(socket)).toBe(false);
   });
 });
 
