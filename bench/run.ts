@@ -417,7 +417,8 @@ function report(
   }
   lines.push(
     "",
-    "RSS is the median of three starts; private is its RssAnon part (heap, stacks). The rest of RSS is pages of the executable file: page cache, shared and reclaimable.",
+    "RSS is the median of three starts; private is its RssAnon part (heap, stacks). The rest",
+    "of RSS is pages of the executable file: page cache, shared and reclaimable.",
   );
 
   lines.push(
