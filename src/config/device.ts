@@ -36,6 +36,11 @@ function checkDeviceId(id: string): DeviceFieldProblem | undefined {
   };
 }
 
+const fieldLabel: Record<DeviceField, string> = {
+  hubName: "hub's host name",
+  deviceId: "device id",
+};
+
 /** What a person is told when neither the device section nor the credential gives `field`. */
 export function missingDeviceField(field: DeviceField): DeviceFieldProblem {
   return { problem: "missing required field", hint: `add device.${field}` };
@@ -85,6 +90,10 @@ function fieldProblem(
   value: string | undefined,
   supplied: boolean,
 ): DeviceFieldProblem | undefined {
-  if (value !== undefined && value !== "") return checkDeviceField(field, value);
+  if (value === "") {
+    const fix = supplied ? "remove it, or" : "write";
+    return { problem: "is empty", hint: `${fix} the ${fieldLabel[field]} between the quotes` };
+  }
+  if (value !== undefined) return checkDeviceField(field, value);
   return supplied ? undefined : missingDeviceField(field);
 }

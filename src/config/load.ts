@@ -12,6 +12,9 @@ import { httpAddressOf, socketPathLengthProblem } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
+import { checkSymmetricKey } from "../credentials/symmetric-key.ts";
+import { socketProblems } from "../socket/ownership.ts";
+import { runAsProblems } from "../system/privileges.ts";
 
 export const defaultEndpoint = "unix:///var/run/external/external.sock";
 export const defaultSocketMode = 0o660;
@@ -92,17 +95,23 @@ export function resolveConfig(file: string, document: unknown, base: string): Co
     credentials,
     listen,
     runAs: checked.runAs,
-    security: {
-      allowInsecureSecretFiles: checked.security?.allowInsecureSecretFiles ?? false,
-      allowWorldAccessibleSocket: checked.security?.allowWorldAccessibleSocket ?? false,
-    },
+    security: securityOf(checked),
     reprovision: resolveReprovision(base, checked),
+  };
+}
+
+function securityOf(document: ConfigFile): Config["security"] {
+  return {
+    allowInsecureSecretFiles: document.security?.allowInsecureSecretFiles === true,
+    allowWorldAccessibleSocket: document.security?.allowWorldAccessibleSocket === true,
   };
 }
 
 /**
  * The checks beyond the schema, on each section the schema accepted, so that one run
- * reports every problem; a section it refused would only add follow-on errors.
+ * reports every problem; a section it refused would only add follow-on errors. Users and
+ * groups are looked up in the account files here too; files the configuration names
+ * (credentials, the hook) are read later, by `loadState`.
  */
 function resolveSections(
   file: string,
@@ -119,10 +128,12 @@ function resolveSections(
   // Its fields are checked one by one: a wrong type in one leaves the other to check.
   if (!faultAt("/device")) checkDeviceSection(file, document.device, credentialsSection, problems);
 
-  return {
-    credentials: credentialsSection && resolveCredentials(file, base, document, problems),
-    listen: faultIn("/listen") ? undefined : resolveListen(file, base, document, problems),
-  };
+  const credentials = credentialsSection && resolveCredentials(file, base, document, problems);
+  const listen = faultIn("/listen") ? undefined : resolveListen(file, base, document, problems);
+  if (listen?.kind === "unix") problems.push(...socketProblems(file, listen, securityOf(document)));
+  if (document.runAs && !faultIn("/runAs")) problems.push(...runAsProblems(file, document.runAs));
+
+  return { credentials, listen };
 }
 
 function resolveReprovision(base: string, document: ConfigFile): ReprovisionConfig {
@@ -302,6 +313,7 @@ function resolveCredentials(
       "key",
       problems,
     );
+    if (key && "inline" in key) checkInlineKey(file, key, problems);
     return key && { kind: "symmetric-key", key };
   }
 
@@ -320,6 +332,18 @@ function resolveCredentials(
   }
 
   return resolveX509(file, base, x509!, problems);
+}
+
+/** A key written in the configuration is checked with it; a key file is read later. */
+function checkInlineKey(
+  file: string,
+  key: { inline: string; field: string },
+  problems: ConfigError[],
+): void {
+  const checked = checkSymmetricKey(key.inline);
+  if ("problem" in checked) {
+    problems.push(new ConfigError(file, key.field, checked.problem, checked.hint));
+  }
 }
 
 /** iotedged 1.1 takes `symmetric-key` with `hsm` as "the key is in my HSM": none is sent. */

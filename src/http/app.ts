@@ -55,7 +55,8 @@ function refuseHead(request: Request): Response | undefined {
 }
 
 function answerNotFound(method: string, path: string): Response {
-  const allowed = allowedMethods[path];
+  // The router serves each path with one trailing slash too, so it allows the same methods.
+  const allowed = allowedMethods[path] ?? allowedMethods[path.replace(/(?<=.)\/$/, "")];
 
   if (allowed) {
     return errorResponse(

@@ -3,7 +3,8 @@
  * group default to the user and group extprov serves as.
  */
 import type { Config } from "../config/load.ts";
-import { ConfigError } from "../errors.ts";
+import type { Principal } from "../config/schema.ts";
+import { ConfigError, ConfigErrors } from "../errors.ts";
 import { log } from "../log.ts";
 import {
   resolveGid,
@@ -14,7 +15,10 @@ import {
 import type { Identity } from "../system/privileges.ts";
 import { octal, type SocketOwnership } from "./bind.ts";
 
-/** Resolves names to ids and refuses a mode that lets every user connect, unless forced. */
+/**
+ * Resolves names to ids. The configuration's checks have refused unknown names and a mode
+ * open to every user unless forced (`socketProblems`); this warns about what is left.
+ */
 export function resolveSocketOwnership(
   config: Config,
   service: Identity,
@@ -24,29 +28,68 @@ export function resolveSocketOwnership(
     throw new Error("socket ownership applies to unix endpoints only");
   const { owner, group, mode } = config.listen;
 
-  const uid = owner === undefined ? service.uid : resolveUid(owner, files);
-  if (uid === undefined) {
-    throw new ConfigError(
-      config.file,
-      "/listen/socket/owner",
-      "no such user on this system",
-      "create the user, or give a numeric uid",
-    );
-  }
+  const problems = socketProblems(config.file, config.listen, config.security, files);
+  if (problems.length > 0) throw new ConfigErrors(problems);
+  const uid = owner === undefined ? service.uid : resolveUid(owner, files)!;
+  const gid = group === undefined ? service.gid : resolveGid(group, files)!;
 
-  const gid = group === undefined ? service.gid : resolveGid(group, files);
-  if (gid === undefined) {
-    throw new ConfigError(
-      config.file,
-      "/listen/socket/group",
-      "no such group on this system",
-      "create the group (install.sh creates iotedge), or give a numeric gid",
-    );
+  if ((mode & 0o002) !== 0) {
+    log.warn("socket open to every user", {
+      mode: octal(mode),
+      reason: "security.allowWorldAccessibleSocket is set",
+    });
   }
-
-  checkWorldAccess(config, mode);
   warnReadWithoutWrite(mode);
   return { uid, gid, mode };
+}
+
+/**
+ * What the configuration's socket owner, group and mode cannot be on this system: names
+ * with no account, and a mode open to every user unless `allowWorldAccessibleSocket`.
+ */
+export function socketProblems(
+  file: string,
+  socket: { owner?: Principal; group?: Principal; mode: number },
+  security: { allowWorldAccessibleSocket: boolean },
+  files: AccountFiles = systemAccountFiles,
+): ConfigError[] {
+  const problems: ConfigError[] = [];
+  const { owner, group, mode } = socket;
+
+  if (owner !== undefined && resolveUid(owner, files) === undefined) {
+    problems.push(
+      new ConfigError(
+        file,
+        "/listen/socket/owner",
+        "no such user on this system",
+        "create the user, or give a numeric uid",
+      ),
+    );
+  }
+
+  if (group !== undefined && resolveGid(group, files) === undefined) {
+    problems.push(
+      new ConfigError(
+        file,
+        "/listen/socket/group",
+        "no such group on this system",
+        "create the group (install.sh creates iotedge), or give a numeric gid",
+      ),
+    );
+  }
+
+  if ((mode & 0o002) !== 0 && !security.allowWorldAccessibleSocket) {
+    problems.push(
+      new ConfigError(
+        file,
+        "/listen/socket/mode",
+        `mode ${octal(mode)} lets every user on the device read the device's credentials`,
+        'use "0660" with the group iotedged runs in, or set security.allowWorldAccessibleSocket if you really mean it',
+      ),
+    );
+  }
+
+  return problems;
 }
 
 /** Connecting needs write permission: a read bit alone on a socket lets no one in. */
@@ -60,22 +103,4 @@ function warnReadWithoutWrite(mode: number): void {
       log.warn("socket read bit without write", { mode: octal(mode), reason, hint: fix });
     }
   }
-}
-
-function checkWorldAccess(config: Config, mode: number): void {
-  if ((mode & 0o002) === 0) return;
-
-  if (!config.security.allowWorldAccessibleSocket) {
-    throw new ConfigError(
-      config.file,
-      "/listen/socket/mode",
-      `mode ${octal(mode)} lets every user on the device read the device's credentials`,
-      'use "0660" with the group iotedged runs in, or set security.allowWorldAccessibleSocket if you really mean it',
-    );
-  }
-
-  log.warn("socket open to every user", {
-    mode: octal(mode),
-    reason: "security.allowWorldAccessibleSocket is set",
-  });
 }

@@ -25,7 +25,29 @@ export interface AccountFiles {
 
 export const systemAccountFiles: AccountFiles = { passwd: "/etc/passwd", group: "/etc/group" };
 
-/** Resolves a user name or uid; a numeric uid needs no entry. Returns undefined when unknown. */
+/**
+ * The numeric id a principal gives: a number, or a quoted string of digits that names no
+ * account (as chown(1) takes it: a name first, then a number).
+ */
+function numericId(principal: Principal): number | undefined {
+  if (typeof principal === "number") return principal;
+  return /^\d{1,10}$/.test(principal) ? Number(principal) : undefined;
+}
+
+/** Finds the entry named `principal`, or else the one with its numeric id. */
+function findEntry<T extends { name: string }>(
+  entries: T[],
+  principal: Principal,
+  idOf: (entry: T) => number,
+): T | undefined {
+  const byName = typeof principal === "string" && entries.find((e) => e.name === principal);
+  if (byName) return byName;
+
+  const id = numericId(principal);
+  return id === undefined ? undefined : entries.find((entry) => idOf(entry) === id);
+}
+
+/** Resolves a user name or uid. Returns undefined when no entry has it. */
 export function findUser(user: Principal, files = systemAccountFiles): Account | undefined {
   const entries = readEntries(files.passwd).map(([name, , uid, gid]) => ({
     name: name ?? "",
@@ -33,11 +55,10 @@ export function findUser(user: Principal, files = systemAccountFiles): Account |
     gid: Number(gid),
   }));
 
-  if (typeof user === "number") return entries.find((entry) => entry.uid === user);
-  return entries.find((entry) => entry.name === user);
+  return findEntry(entries, user, (entry) => entry.uid);
 }
 
-/** Resolves a group name or gid. Returns undefined when unknown. */
+/** Resolves a group name or gid. Returns undefined when no entry has it. */
 export function findGroup(group: Principal, files = systemAccountFiles): Group | undefined {
   const entries = readEntries(files.group).map(([name, , gid, members]) => ({
     name: name ?? "",
@@ -45,18 +66,17 @@ export function findGroup(group: Principal, files = systemAccountFiles): Group |
     members: members ? members.split(",").filter(Boolean) : [],
   }));
 
-  if (typeof group === "number") return entries.find((entry) => entry.gid === group);
-  return entries.find((entry) => entry.name === group);
+  return findEntry(entries, group, (entry) => entry.gid);
 }
 
-/** A uid for a user given by name or number; numbers are taken as they are. */
+/** A uid for a user given by name or number; a numeric uid needs no entry. */
 export function resolveUid(user: Principal, files = systemAccountFiles): number | undefined {
-  return typeof user === "number" ? user : findUser(user, files)?.uid;
+  return findUser(user, files)?.uid ?? numericId(user);
 }
 
-/** A gid for a group given by name or number; numbers are taken as they are. */
+/** A gid for a group given by name or number; a numeric gid needs no entry. */
 export function resolveGid(group: Principal, files = systemAccountFiles): number | undefined {
-  return typeof group === "number" ? group : findGroup(group, files)?.gid;
+  return findGroup(group, files)?.gid ?? numericId(group);
 }
 
 function readEntries(path: string): string[][] {

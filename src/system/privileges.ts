@@ -3,9 +3,15 @@
  * owner, then drops to `runAs` for good before it reads any request.
  */
 import type { Config } from "../config/load.ts";
-import { ConfigError, ListenError } from "../errors.ts";
+import { ConfigError, ConfigErrors, ListenError } from "../errors.ts";
 import { log } from "../log.ts";
-import { findGroup, findUser, type AccountFiles, systemAccountFiles } from "./accounts.ts";
+import {
+  findUser,
+  resolveGid,
+  resolveUid,
+  type AccountFiles,
+  systemAccountFiles,
+} from "./accounts.ts";
 
 export interface Identity {
   uid: number;
@@ -20,34 +26,62 @@ export function resolveServiceIdentity(
 ): Identity {
   if (!config.runAs) return { uid: process.geteuid!(), gid: process.getegid!() };
 
-  const { user, group } = config.runAs;
+  const found = lookUpRunAs(config.file, config.runAs, files);
+  if (Array.isArray(found)) throw new ConfigErrors(found);
+  return found;
+}
+
+/** What in `runAs` this system has no account for; empty when it names a user and group. */
+export function runAsProblems(
+  file: string,
+  runAs: NonNullable<Config["runAs"]>,
+  files: AccountFiles = systemAccountFiles,
+): ConfigError[] {
+  const found = lookUpRunAs(file, runAs, files);
+  return Array.isArray(found) ? found : [];
+}
+
+function lookUpRunAs(
+  file: string,
+  { user, group }: NonNullable<Config["runAs"]>,
+  files: AccountFiles,
+): Identity | ConfigError[] {
+  const problems: ConfigError[] = [];
   const account = findUser(user, files);
-  const uid = typeof user === "number" ? user : account?.uid;
+  const uid = resolveUid(user, files);
   if (uid === undefined) {
-    throw new ConfigError(
-      config.file,
-      "/runAs/user",
-      "no such user on this system",
-      "create it (install.sh does), or give a numeric uid",
+    problems.push(
+      new ConfigError(
+        file,
+        "/runAs/user",
+        "no such user on this system",
+        "create it (install.sh does), or give a numeric uid",
+      ),
     );
   }
 
-  const gid =
-    group === undefined
-      ? account?.gid
-      : typeof group === "number"
-        ? group
-        : findGroup(group, files)?.gid;
-  if (gid === undefined) {
-    const field = group === undefined ? "/runAs/user" : "/runAs/group";
-    throw new ConfigError(
-      config.file,
-      field,
-      "cannot tell which group to run as",
-      "give runAs.group, by name or number",
+  const gid = group === undefined ? account?.gid : resolveGid(group, files);
+  if (group !== undefined && gid === undefined) {
+    problems.push(
+      new ConfigError(
+        file,
+        "/runAs/group",
+        "no such group on this system",
+        "create it, or give a numeric gid",
+      ),
+    );
+  } else if (uid !== undefined && gid === undefined) {
+    problems.push(
+      new ConfigError(
+        file,
+        "/runAs/user",
+        "cannot tell which group to run as: no account has this uid",
+        "give runAs.group, by name or number",
+      ),
     );
   }
 
+  if (uid === undefined || gid === undefined) return problems;
   return { uid, gid, name: account?.name };
 }
 

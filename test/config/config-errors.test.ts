@@ -387,6 +387,40 @@ describe("a broken configuration", () => {
         "/device/deviceId: differs from the connection string",
       ],
     }),
+    (folder) => ({
+      name: "account lookups, socket mode and an inline key beside device problems",
+      document: {
+        device: { hubName: "bad hub", deviceId: "bad id/x" },
+        credentials: { symmetricKey: { key: "not a key!" } },
+        listen: {
+          ...listen(folder),
+          socket: { mode: "0666", owner: "no-such-user-extprov", group: "no-such-group-extprov" },
+        },
+        runAs: { user: "no-such-user-extprov", group: "no-such-group-extprov" },
+      },
+      expected: [
+        "/device/hubName: is not a host name",
+        "/device/deviceId: is not a valid IoT Hub device id",
+        "/credentials/symmetricKey/key: the key contains white space",
+        "/listen/socket/owner: no such user on this system",
+        "/listen/socket/group: no such group on this system",
+        "/listen/socket/mode: mode 0666 lets every user on the device read",
+        "/runAs/user: no such user on this system",
+        "/runAs/group: no such group on this system",
+      ],
+    }),
+    (folder) => ({
+      name: "an empty device id and hub name, said to be empty",
+      document: {
+        device: { hubName: "", deviceId: "" },
+        credentials: { symmetricKey: { key } },
+        listen: listen(folder),
+      },
+      expected: [
+        "/device/hubName: is empty; write the hub's host name between the quotes",
+        "/device/deviceId: is empty; write the device id between the quotes",
+      ],
+    }),
   ];
 
   for (const make of severalProblems) {
@@ -462,6 +496,22 @@ describe("extprov check", () => {
       "/listen/socket/mode: mode 0666 lets every user on the device read",
     ],
   ] as const;
+
+  test("takes a quoted all-digit owner and group as numeric ids", async () => {
+    const folder = tempDir();
+    const [uid, gid] = [process.getuid!(), process.getgid!()];
+    const file = writeConfig(folder, {
+      device,
+      credentials: { symmetricKey: { key } },
+      listen: { ...listen(folder), socket: { owner: `${uid}`, group: `${gid}` } },
+      runAs: { user: `${uid}`, group: `${gid}` },
+    });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`configuration ${file} is valid`);
+  });
 
   for (const [what, socket, message] of socketCases) {
     test(`refuses what serve refuses: ${what}`, async () => {

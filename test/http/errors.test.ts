@@ -69,6 +69,32 @@ describe("error answers", () => {
     expect(await response.text()).toBe("");
   });
 
+  test.each([
+    ["HEAD", "/device/provisioninginformation/", "GET"],
+    ["POST", "/device/provisioninginformation/", "GET"],
+    ["HEAD", "/device/reprovision/", "GET, POST"],
+    ["PUT", "/device/reprovision/", "GET, POST"],
+  ])(
+    "%s %s, served with its trailing slash, is a 405 with the path's Allow",
+    async (method, path, allowed) => {
+      const served = await fetchUnix(socket, `${path}?${apiQuery}`);
+      const response = await fetchUnix(socket, `${path}?${apiQuery}`, { method });
+
+      expect(served.status).toBe(200);
+      expect(response.status).toBe(405);
+      expect(response.headers.get("allow")).toBe(allowed);
+      if (method !== "HEAD") expect(await response.text()).toContain(`use ${allowed}`);
+    },
+  );
+
+  test("a path with two trailing slashes is not served, and is a 404", async () => {
+    const response = await fetchUnix(socket, `/device/reprovision//?${apiQuery}`, {
+      method: "HEAD",
+    });
+
+    expect(response.status).toBe(404);
+  });
+
   test("HEAD on an unknown path is a 404", async () => {
     const response = await fetchUnix(socket, `/device/other?${apiQuery}`, { method: "HEAD" });
 
