@@ -554,10 +554,30 @@ describe("an X.509 payload identity", () => {
         expect(result.output).toContain(
           `/credentials/x509/certificate: ${combined}: holds a private key as well as the certificate; it is not served; the private key belongs in the privateKey file only`,
         );
+        expect(result.output).toContain(
+          "; its mode 0644 has let every user on the device read that key: treat it as exposed and rotate it",
+        );
         expect(result.output).not.toContain("PRIVATE KEY-----");
       });
     }
   }
+
+  test("whose certificate file holds the key but only its owner may read it is not called exposed", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const combined = writeSecret(
+      tempDir(),
+      "combined.pem",
+      files.privateKeyPem + files.certificatePem,
+      0o600,
+    );
+
+    const result = await checkPair(combined, files.privateKey, [files.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("holds a private key as well as the certificate");
+    expect(result.output).not.toContain("exposed");
+    expect(result.output).not.toContain("PRIVATE KEY-----");
+  });
 
   test("whose certificate file holds the key is not served either: serve refuses to start", async () => {
     const files = makeCertificate({ commonName: "x509-device" });
