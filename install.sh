@@ -15,6 +15,8 @@ DOC_DIR=/usr/share/doc/extprov
 UNIT_FILE=/lib/systemd/system/extprov.service
 WANTS_LINK=/etc/systemd/system/multi-user.target.wants/extprov.service
 INIT_SCRIPT=/etc/init.d/extprov
+# The system folders this script made, so that --uninstall removes only those (if empty).
+MADE_RECORD=/var/lib/extprov/made-folders
 IOTEDGE_CONFIG=/etc/iotedge/config.yaml
 DEFAULT_ENDPOINT=unix:///var/run/external/external.sock
 SUPPORTED="x64 (x86_64) and arm64 (aarch64), each with glibc or musl"
@@ -44,6 +46,7 @@ IOTEDGE_BACKUP=""
 CHANGES=0
 BIN_CHANGED=no
 SERVICE_CHANGED=no
+MADE_FOLDERS=""
 
 usage() {
     cat <<'EOF'
@@ -190,7 +193,7 @@ check_option_combinations() {
 
 check_tools() {
     for tool in uname id cat ls mkdir chmod chown cp mv rm ln cmp stat od cut tr awk sed \
-        grep mktemp date readlink dirname basename tail; do
+        grep mktemp date readlink dirname basename tail sort rmdir; do
         need_cmd "$tool"
     done
     if [ "$(id -u)" != 0 ]; then
@@ -212,7 +215,11 @@ check_root() {
     if [ ! -f "$R/etc/passwd" ] || [ ! -f "$R/etc/group" ]; then
         die "$R does not look like a root file system: it has no etc/passwd and etc/group"
     fi
-    say "installing into the root file system at $R (an image: nothing is started)"
+    if [ "$ACTION" = uninstall ]; then
+        say "removing extprov from the root file system at $R (an image: nothing is stopped)"
+    else
+        say "installing into the root file system at $R (an image: nothing is started)"
+    fi
 }
 
 check_release() {
@@ -662,11 +669,32 @@ install_file() {
     FILE_CHANGED=yes
 }
 
-# Creates a system folder (and its parents) owned by root, if missing.
+# Creates a system folder (and its parents) owned by root, if missing, and notes which.
 ensure_dir() {
     if [ ! -d "$R$1" ]; then
+        note_missing_folders "$1"
         change mkdir -p "$R$1"
     fi
+}
+
+note_missing_folders() {
+    missing=$1
+    while [ "$missing" != / ] && [ ! -d "$R$missing" ]; do
+        MADE_FOLDERS="${MADE_FOLDERS:+$MADE_FOLDERS }$missing"
+        missing=$(dirname "$missing")
+    done
+}
+
+# $1: folders separated by spaces (our own paths, which have none), one a line in $2.
+append_lines() {
+    printf '%s\n' "$1" | tr ' ' '\n' >>"$2"
+}
+
+# Adds the folders made by this run to the record that --uninstall reads.
+record_made_folders() {
+    [ -n "$MADE_FOLDERS" ] || return 0
+    ensure_dir "$(dirname "$MADE_RECORD")"
+    change append_lines "$MADE_FOLDERS" "$R$MADE_RECORD"
 }
 
 # Made with its mode (root's until the chown), so it is never more open than that.
@@ -938,6 +966,7 @@ do_install() {
         install_init_script
     fi
     configure_iotedge
+    record_made_folders
     activate_service
     report_changes
     print_next_steps
@@ -991,10 +1020,35 @@ EOF
             change systemctl daemon-reload
         fi
     fi
+    remove_made_folders
     purge_config
     report_kept_accounts
     warn_iotedge_still_sent "${endpoint:-$DEFAULT_ENDPOINT}"
     report_changes
+}
+
+# The folders install.sh made, deepest first, and extprov's own, each only if now empty:
+# rmdir, never rm -r, so a folder that holds anything else stays.
+remove_made_folders() {
+    record=$R$MADE_RECORD
+    folders=""
+    if [ -f "$record" ]; then
+        folders=$(sort -r -u "$record")
+        change rm -f "$record"
+    fi
+    while read -r folder; do
+        case $folder in
+        */../* | */.. | /) continue ;;
+        /*) ;;
+        *) continue ;;
+        esac
+        if [ -d "$R$folder" ] && [ ! -L "$R$folder" ] && [ -z "$(ls -A "$R$folder")" ]; then
+            change rmdir "$R$folder"
+        fi
+    done <<EOF
+$folders
+$(dirname "$MADE_RECORD")
+EOF
 }
 
 # The accounts stay: files they own may remain, and iotedge is iotedged's group.
@@ -1008,9 +1062,15 @@ report_kept_accounts() {
             kept="${kept:+$kept, }group $group"
         fi
     done
-    if [ -n "$kept" ]; then
+    [ -n "$kept" ] || return 0
+    if [ "$LIVE" = yes ]; then
         say "kept the accounts ($kept): files they own may remain;" \
             "userdel extprov removes extprov's"
+    else
+        # Never a command that acts on this machine's accounts: the image's are in $R/etc.
+        say "kept the accounts ($kept) in the image: files they own may remain; remove" \
+            "extprov's lines from $R/etc/passwd and $R/etc/group (and shadow, gshadow)," \
+            "or run userdel --root $R extprov where shadow's userdel is available"
     fi
 }
 

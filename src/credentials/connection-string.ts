@@ -25,6 +25,9 @@ type Part = { name: string; value: string };
 
 /** Splits and checks a device connection string; never repeats its values in a problem. */
 export function parseConnectionString(text: string): DeviceConnection | KeyProblem {
+  const quoted = refuseQuotes(text);
+  if (quoted) return quoted;
+
   const parts = splitParts(text);
   if (!Array.isArray(parts)) return parts;
 
@@ -74,6 +77,24 @@ function refuseBadIdentity(values: Map<string, string>): KeyProblem | undefined 
   }
 
   return undefined;
+}
+
+/**
+ * No part's name starts with a quote and no value ends with one, so a quote at either end
+ * was copied with the string (from a shell line or a JSON file): name it, not the value.
+ */
+function refuseQuotes(text: string): KeyProblem | undefined {
+  const trimmed = text.trim();
+  const first = /^["'`]/.test(trimmed);
+  const last = /["'`]$/.test(trimmed);
+  if (!first && !last) return undefined;
+
+  const where =
+    first && last ? "is wrapped in quotes" : `${first ? "starts" : "ends"} with a quote`;
+  return {
+    problem: `the connection string ${where}`,
+    hint: "remove the quotes: it is HostName=...;DeviceId=...;SharedAccessKey=... as is",
+  };
 }
 
 function splitParts(text: string): Part[] | KeyProblem {

@@ -2,6 +2,7 @@
  * Reads and checks the configured credential, and combines it with the device section
  * into the answer iotedged receives. Nothing is returned unless all of it is valid.
  */
+import { statSync } from "node:fs";
 import { checkDeviceField, missingDeviceField, type DeviceField } from "../config/device.ts";
 import type { Config, SecretSource } from "../config/load.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
@@ -11,6 +12,7 @@ import { checkSecretFile, readSecretFile, type SecretFileRules } from "./secret-
 import { checkSymmetricKey, type KeyProblem } from "./symmetric-key.ts";
 import {
   checkX509Identity,
+  holdsPrivateKey,
   parseCertificatePem,
   parsePrivateKeyPem,
   x509Warnings,
@@ -122,7 +124,7 @@ function loadX509Payload(
     allowInsecure: true,
   }).toString("utf8");
   const certificate = orFail(
-    parseCertificatePem(certText),
+    withExposure(parseCertificatePem(certText), certText, certificateFile),
     config.file,
     certField,
     certificateFile,
@@ -153,6 +155,30 @@ function loadX509Payload(
         : { value: identity.commonName, field: certField, file: certificateFile },
     warnings: (deviceId) => x509Warnings(identity, deviceId),
   };
+}
+
+/**
+ * A certificate file may be readable by all (it is public), so a private key found in it
+ * may already have been read: say so, and that the key must be replaced, not only moved.
+ */
+function withExposure<T extends object>(
+  result: T | KeyProblem,
+  text: string,
+  file: string,
+): T | KeyProblem {
+  if (!("problem" in result) || !holdsPrivateKey(text)) return result;
+
+  let mode;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    return result;
+  }
+  if ((mode & 0o004) === 0) return result;
+
+  const octal = (mode & 0o7777).toString(8).padStart(4, "0");
+  const exposed = `its mode ${octal} has let every user on the device read that key: treat it as exposed and rotate it (a new key and certificate)`;
+  return { problem: result.problem, hint: result.hint ? `${result.hint}; ${exposed}` : exposed };
 }
 
 function readSecret(source: SecretSource, config: Config, rules: SecretFileRules): string {

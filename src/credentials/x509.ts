@@ -29,6 +29,11 @@ const privateKeyBlock =
 /** Any PEM label ending in PRIVATE KEY (also DSA, OPENSSH, ...): never part of a certificate. */
 const anyPrivateKeyLabel = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
+/** Whether a certificate file's text holds a private key, which must never be served. */
+export function holdsPrivateKey(text: string): boolean {
+  return anyPrivateKeyLabel.test(text);
+}
+
 /** Parses a certificate PEM: the identity certificate first, then optional chain certificates. */
 export function parseCertificatePem(
   text: string,
@@ -45,7 +50,7 @@ export function parseCertificatePem(
 
   // The certificate file is served whole as identityCert and may be readable by all: a
   // key in it (`cat key.pem cert.pem > combined.pem`) would be handed out with it.
-  if (anyPrivateKeyLabel.test(pem)) {
+  if (holdsPrivateKey(pem)) {
     return {
       problem: "holds a private key as well as the certificate; it is not served",
       hint: "the private key belongs in the privateKey file only: keep just the certificate and its chain in this file",

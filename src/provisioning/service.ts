@@ -143,6 +143,7 @@ export class ProvisioningService {
     const { config, state } = this.#loaded;
     const { hubName, deviceId } = state.info;
     const kept = "extprov still serves the previous identity";
+    const unchanged = "the identity was not changed";
     log.info("reprovision requested", {
       hub: hubName,
       device: deviceId,
@@ -160,6 +161,15 @@ export class ProvisioningService {
         secrets: secretsOf(state.info),
         signal: this.#shutdown.signal,
       });
+
+      if (!outcome.ok && outcome.failure === "shutdown") {
+        // The listener is closed and the process is exiting: nothing is served any more.
+        log.warn("reprovision stopped: extprov is shutting down", { reason: unchanged });
+        return {
+          status: 503,
+          message: `reprovision stopped: extprov is shutting down; ${unchanged}`,
+        };
+      }
 
       if (!outcome.ok) {
         log.error("reprovision failed, still serving the last good state", {

@@ -32,6 +32,7 @@ type PidFileContent =
   | { kind: "missing" }
   | { kind: "link" }
   | { kind: "not a file" }
+  | { kind: "empty" }
   | { kind: "not a pid" }
   | { kind: "pid"; pid: number };
 
@@ -40,9 +41,9 @@ const maxPidFileBytes = 16;
 
 /**
  * Refuses to start unless the pid file may be written: nothing is there, or a stale pid
- * file is. A live extprov's, a link, or any other file is left alone.
+ * file is (its pid is returned). A live extprov's, a link, or any other file is left alone.
  */
-export function checkPidFile(path: string): void {
+export function checkPidFile(path: string): number | undefined {
   const file = resolve(path);
   const found = inspectPidFile(file);
 
@@ -53,10 +54,11 @@ export function checkPidFile(path: string): void {
     );
   }
 
-  if (found.kind === "not a file" || found.kind === "not a pid") {
-    const what = found.kind === "not a file" ? "is not a regular file" : "holds more than a pid";
+  // An empty file holds no pid to check: it is refused like any file extprov did not
+  // write (extprov's own are renamed into place whole, so never empty).
+  if (found.kind === "not a file" || found.kind === "not a pid" || found.kind === "empty") {
     throw new ListenError(
-      `${file} ${what}: it does not look like a pid file and will not be overwritten`,
+      `${file} ${notPidFile[found.kind]}: it does not look like a pid file and will not be overwritten`,
       "choose another --pid-file, such as /var/run/extprov.pid, or remove the file if it is not needed",
     );
   }
@@ -67,12 +69,20 @@ export function checkPidFile(path: string): void {
       "stop it first, or give this one another --pid-file",
     );
   }
+
+  return found.kind === "pid" && found.pid !== process.pid ? found.pid : undefined;
 }
+
+const notPidFile = {
+  "not a file": "is not a regular file",
+  "not a pid": "holds more than a pid",
+  empty: "is empty",
+} as const;
 
 /** Writes this process's pid, checking again first that the path may be written. */
 export function writePidFile(path: string): void {
   const file = resolve(path);
-  checkPidFile(file);
+  const stale = checkPidFile(file);
 
   // A new file that cannot exist yet (O_EXCL), then rename: no file is ever truncated or
   // written through a link, and a reader sees the old pid or the new one, never half a file.
@@ -89,6 +99,12 @@ export function writePidFile(path: string): void {
     );
   }
 
+  if (stale !== undefined) {
+    log.info("replaced a stale pid file", {
+      file,
+      reason: `it held pid ${stale}, which is not a running extprov`,
+    });
+  }
   log.info("wrote pid file", { file, pid: process.pid });
 }
 
@@ -194,6 +210,7 @@ function inspectPidFile(file: string): PidFileContent {
   if (stats.isSymbolicLink()) return { kind: "link" };
   if (!stats.isFile()) return { kind: "not a file" };
   if (stats.size > maxPidFileBytes) return { kind: "not a pid" };
+  if (stats.size === 0) return { kind: "empty" };
 
   const pid = parseWholePid(readWithoutFollowing(file));
   return pid === undefined ? { kind: "not a pid" } : { kind: "pid", pid };

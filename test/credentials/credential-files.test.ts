@@ -250,6 +250,21 @@ describe("a connection string", () => {
       "the connection string has DeviceId more than once; keep one",
     ],
     ["not Name=value", "just some text", "a part of the connection string is not Name=value"],
+    [
+      "wrapped in double quotes",
+      `"${device};SharedAccessKey=${key}"`,
+      "the connection string is wrapped in quotes; remove the quotes: it is HostName=...;DeviceId=...;SharedAccessKey=... as is",
+    ],
+    [
+      "wrapped in single quotes",
+      `'${device};SharedAccessKey=${key}'`,
+      "the connection string is wrapped in quotes; remove the quotes",
+    ],
+    [
+      "ending with a quote",
+      `${device};SharedAccessKey=${key}"`,
+      "the connection string ends with a quote; remove the quotes",
+    ],
   ] as const;
 
   for (const [what, value, message] of bad) {
@@ -303,6 +318,22 @@ describe("a connection string", () => {
       `/credentials/connectionString/file: ${path}: the connection string's HostName is not a host name`,
     );
     expect(result.output).not.toContain("not-shown");
+  });
+
+  test("in a file, wrapped in quotes, is refused saying to remove them, without its values", async () => {
+    const folder = tempDir();
+    const value = `"${device};SharedAccessKey=${key}"`;
+    const path = writeSecret(folder, "device.cs", `${value}\n`);
+    const file = writeConfig(folder, { credentials: { connectionString: { file: path } } });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [value, key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/connectionString/file: ${path}: the connection string is wrapped in quotes; remove the quotes`,
+    );
+    expect(result.output).not.toContain("looks like a value");
+    expect(result.output).not.toContain("cred-device");
   });
 
   test("is accepted with a GatewayHostName, which is not served, with a warning", async () => {
@@ -523,10 +554,30 @@ describe("an X.509 payload identity", () => {
         expect(result.output).toContain(
           `/credentials/x509/certificate: ${combined}: holds a private key as well as the certificate; it is not served; the private key belongs in the privateKey file only`,
         );
+        expect(result.output).toContain(
+          "; its mode 0644 has let every user on the device read that key: treat it as exposed and rotate it",
+        );
         expect(result.output).not.toContain("PRIVATE KEY-----");
       });
     }
   }
+
+  test("whose certificate file holds the key but only its owner may read it is not called exposed", async () => {
+    const files = makeCertificate({ commonName: "x509-device" });
+    const combined = writeSecret(
+      tempDir(),
+      "combined.pem",
+      files.privateKeyPem + files.certificatePem,
+      0o600,
+    );
+
+    const result = await checkPair(combined, files.privateKey, [files.privateKeyPem]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("holds a private key as well as the certificate");
+    expect(result.output).not.toContain("exposed");
+    expect(result.output).not.toContain("PRIVATE KEY-----");
+  });
 
   test("whose certificate file holds the key is not served either: serve refuses to start", async () => {
     const files = makeCertificate({ commonName: "x509-device" });

@@ -4,7 +4,7 @@
  * upgrades, dry runs and removals change exactly what they should.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   accountIds,
@@ -209,10 +209,15 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     const tree = listTree(root);
 
     expect(result.code).toBe(0);
+    expect(result.stderr).toStartWith(
+      `install.sh: removing extprov from the root file system at ${root} (an image: nothing is stopped)\n`,
+    );
+    expect(result.stderr).not.toContain("installing into");
     expect(result.stderr).toContain(`kept ${root}/etc/extprov (configuration and secrets)`);
     expect(result.stderr).toContain(
-      "kept the accounts (user extprov, group extprov, group iotedge): files they own may remain; userdel extprov removes extprov's",
+      `kept the accounts (user extprov, group extprov, group iotedge) in the image: files they own may remain; remove extprov's lines from ${root}/etc/passwd and ${root}/etc/group (and shadow, gshadow), or run userdel --root ${root} extprov where shadow's userdel is available`,
     );
+    expect(result.stderr).not.toContain("userdel extprov removes");
     for (const gone of [
       "usr/bin/extprov",
       "lib/systemd/system/extprov.service",
@@ -232,11 +237,43 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     ]) {
       expect(entryAt(tree, kept)).toEqual(entryAt(installed, kept));
     }
-    // What stays besides /etc/extprov and the accounts: empty system folders such as usr/bin.
+    // Only /etc/extprov stays: the folders install.sh made (usr/bin, lib/systemd/system,
+    // usr/share/doc, multi-user.target.wants, var/lib/extprov) are gone with their record.
     const left = tree.filter(
       (entry) => !entry.path.startsWith("etc/extprov") && !entryAt(clean, entry.path),
     );
-    expect(left.filter((entry) => entry.type !== "dir")).toEqual([]);
+    expect(left).toEqual([]);
+  });
+
+  test("--uninstall keeps a folder it made that holds other files, and one it did not make", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ systemd: true });
+    mkdirSync(join(root, "etc/systemd/system/multi-user.target.wants"));
+    runInstall(shell, release, ["--root", root]);
+    write(root, "lib/systemd/system/other.service", "[Unit]\n");
+    write(root, "usr/bin/other", "#!/bin/sh\n", 0o755);
+
+    const result = runInstall(shell, release, ["--root", root, "--uninstall"]);
+    const tree = listTree(root);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`+ rmdir ${root}/usr/share/doc`);
+    expect(result.stderr).toContain(`+ rmdir ${root}/var/lib/extprov`);
+    for (const kept of [
+      "lib/systemd/system",
+      "usr/bin",
+      "etc/systemd/system/multi-user.target.wants",
+    ]) {
+      expect(result.stderr).not.toContain(`rmdir ${root}/${kept}\n`);
+    }
+    expect(entryAt(tree, "lib/systemd/system/other.service")).toBeDefined();
+    expect(entryAt(tree, "usr/bin/other")).toBeDefined();
+    expect(entryAt(tree, "etc/systemd/system/multi-user.target.wants")).toMatchObject({
+      type: "dir",
+    });
+    for (const gone of ["usr/share", "var", "usr/bin/extprov"]) {
+      expect(entryAt(tree, gone)).toBeUndefined();
+    }
   });
 
   test("--uninstall --purge also removes /etc/extprov; a second time there is nothing to do", async () => {

@@ -105,7 +105,7 @@ describe("SIGTERM with a request in flight", () => {
 
     const message = await expectErrorResponse(await inFlight, 503);
     expect(message).toBe(
-      "the reprovision hook was stopped because extprov is shutting down; extprov still serves the previous identity",
+      "reprovision stopped: extprov is shutting down; the identity was not changed",
     );
     expect(await server.stop()).toBe(0);
     expect(existsSync(socket)).toBe(false);
@@ -113,6 +113,10 @@ describe("SIGTERM with a request in flight", () => {
     expect(server.output()).toContain(
       "requests still running at shutdown count=1: closing them 5 s after the stop signal",
     );
+    expect(server.output()).toContain(
+      "warn  reprovision stopped: extprov is shutting down: the identity was not changed",
+    );
+    expect(server.output()).not.toContain("still serving the last good state");
   });
 });
 

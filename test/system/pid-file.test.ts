@@ -86,6 +86,20 @@ describe("serve --pid-file refuses a path that holds something else", () => {
     expect(lstatSync(keyFile).mode & 0o777).toBe(0o600);
   });
 
+  test("an empty file is refused as empty, not as holding more than a pid, and stays", async () => {
+    const { key, config, pidFile } = keyFileServer();
+    writeFileSync(pidFile, "");
+
+    const result = await runExtprov({ args: serveArgs(config, pidFile), secrets: [key] });
+
+    expect(result.code).toBe(4);
+    expect(result.output).toContain(
+      `${pidFile} is empty: it does not look like a pid file and will not be overwritten`,
+    );
+    expect(result.output).not.toContain("holds more than a pid");
+    expect(readFileSync(pidFile, "utf8")).toBe("");
+  });
+
   test("a symbolic link stays a link, and the file it points to is untouched", async () => {
     const { key, keyFile, config, pidFile } = keyFileServer();
     symlinkSync(keyFile, pidFile);
@@ -135,11 +149,15 @@ describe("serve --pid-file replaces a stale pid file", () => {
     ["a pid without one", (pid: number) => `${pid}`],
   ])("holding %s of a process that has exited", async (_, content) => {
     const { folder, key, config, pidFile } = keyFileServer();
-    writeFileSync(pidFile, content(await exitedPid()));
+    const stale = await exitedPid();
+    writeFileSync(pidFile, content(stale));
 
     const server = await startServer({ args: serveArgs(config, pidFile), secrets: [key] });
 
     expect(readFileSync(pidFile, "utf8")).toBe(`${server.process.pid}\n`);
+    expect(server.output()).toContain(
+      `replaced a stale pid file file=${pidFile}: it held pid ${stale}, which is not a running extprov`,
+    );
     expect(leftovers(folder)).toEqual([]);
     expect(await server.stop()).toBe(0);
     expect(existsSync(pidFile)).toBe(false);
