@@ -50,7 +50,9 @@ export class RequestLog {
       windowMs: 1000,
       maxKinds: 16,
       logger: log,
-      now: Date.now,
+      // Monotonic: a device whose clock is set back at boot (NTP after a wrong RTC) must
+      // not be left in a window that ends years from now.
+      now: () => performance.now(),
       schedule: (flush, ms) => setTimeout(flush, ms).unref(),
       ...options,
     };
