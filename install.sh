@@ -977,7 +977,7 @@ do_install() {
 
 installed_files() {
     for path in "$BIN" "$UNIT_FILE" /usr/lib/systemd/system/extprov.service "$WANTS_LINK" \
-        "$INIT_SCRIPT" "$DOC_DIR"; do
+        "$INIT_SCRIPT" "$DOC_DIR/README.md"; do
         if [ -e "$R$path" ] || [ -L "$R$path" ]; then
             echo "$path"
         fi
@@ -1053,15 +1053,16 @@ EOF
 
 # The accounts stay: files they own may remain, and iotedge is iotedged's group.
 report_kept_accounts() {
+    if grep -q '^iotedge:' "$R/etc/group" 2>/dev/null; then
+        say "kept the group iotedge: iotedged reaches its sockets through it; leave it"
+    fi
     kept=""
     if grep -q '^extprov:' "$R/etc/passwd" 2>/dev/null; then
         kept="user extprov"
     fi
-    for group in extprov iotedge; do
-        if grep -q "^$group:" "$R/etc/group" 2>/dev/null; then
-            kept="${kept:+$kept, }group $group"
-        fi
-    done
+    if grep -q '^extprov:' "$R/etc/group" 2>/dev/null; then
+        kept="${kept:+$kept, }group extprov"
+    fi
     [ -n "$kept" ] || return 0
     if [ "$LIVE" = yes ]; then
         say "kept the accounts ($kept): files they own may remain;" \

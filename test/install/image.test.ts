@@ -215,7 +215,10 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.stderr).not.toContain("installing into");
     expect(result.stderr).toContain(`kept ${root}/etc/extprov (configuration and secrets)`);
     expect(result.stderr).toContain(
-      `kept the accounts (user extprov, group extprov, group iotedge) in the image: files they own may remain; remove extprov's lines from ${root}/etc/passwd and ${root}/etc/group (and shadow, gshadow), or run userdel --root ${root} extprov where shadow's userdel is available`,
+      `kept the accounts (user extprov, group extprov) in the image: files they own may remain; remove extprov's lines from ${root}/etc/passwd and ${root}/etc/group (and shadow, gshadow), or run userdel --root ${root} extprov where shadow's userdel is available`,
+    );
+    expect(result.stderr).toContain(
+      "kept the group iotedge: iotedged reaches its sockets through it; leave it",
     );
     expect(result.stderr).not.toContain("userdel extprov removes");
     for (const gone of [
@@ -274,6 +277,20 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     for (const gone of ["usr/share", "var", "usr/bin/extprov"]) {
       expect(entryAt(tree, gone)).toBeUndefined();
     }
+  });
+
+  test("--uninstall removes only its README from a doc folder that was there before", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ systemd: true });
+    write(root, "usr/share/doc/extprov/notes.txt", "the builder's notes\n");
+    runInstall(shell, release, ["--root", root]);
+
+    const result = runInstall(shell, release, ["--root", root, "--uninstall"]);
+    const tree = listTree(root);
+
+    expect(result.code).toBe(0);
+    expect(entryAt(tree, "usr/share/doc/extprov/README.md")).toBeUndefined();
+    expect(read(root, "usr/share/doc/extprov/notes.txt")).toBe("the builder's notes\n");
   });
 
   test("--uninstall --purge also removes /etc/extprov; a second time there is nothing to do", async () => {
