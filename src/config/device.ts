@@ -91,7 +91,7 @@ function fieldProblem(
   supplied: boolean,
 ): DeviceFieldProblem | undefined {
   if (value === "") {
-    const fix = supplied ? "remove it, or" : "write";
+    const fix = supplied ? "remove it, or write" : "write";
     return { problem: "is empty", hint: `${fix} the ${fieldLabel[field]} between the quotes` };
   }
   if (value !== undefined) return checkDeviceField(field, value);

@@ -10,6 +10,7 @@ import {
   resolveGid,
   resolveUid,
   systemAccountFiles,
+  unresolvedAccount,
   type AccountFiles,
 } from "../system/accounts.ts";
 import type { Identity } from "../system/privileges.ts";
@@ -57,25 +58,14 @@ export function socketProblems(
   const { owner, group, mode } = socket;
 
   if (owner !== undefined && resolveUid(owner, files) === undefined) {
-    problems.push(
-      new ConfigError(
-        file,
-        "/listen/socket/owner",
-        "no such user on this system",
-        "create the user, or give a numeric uid",
-      ),
-    );
+    const why = unresolvedAccount(owner, "user", "create the user, or give a numeric uid");
+    problems.push(new ConfigError(file, "/listen/socket/owner", why.problem, why.hint));
   }
 
   if (group !== undefined && resolveGid(group, files) === undefined) {
-    problems.push(
-      new ConfigError(
-        file,
-        "/listen/socket/group",
-        "no such group on this system",
-        "create the group (install.sh creates iotedge), or give a numeric gid",
-      ),
-    );
+    const hint = "create the group (install.sh creates iotedge), or give a numeric gid";
+    const why = unresolvedAccount(group, "group", hint);
+    problems.push(new ConfigError(file, "/listen/socket/group", why.problem, why.hint));
   }
 
   if ((mode & 0o002) !== 0 && !security.allowWorldAccessibleSocket) {

@@ -25,13 +25,34 @@ export interface AccountFiles {
 
 export const systemAccountFiles: AccountFiles = { passwd: "/etc/passwd", group: "/etc/group" };
 
+/** The largest uid or gid extprov can set: Bun's chown, setuid and setgid take an int32. */
+export const maxAccountId = 2_147_483_647;
+
 /**
  * The numeric id a principal gives: a number, or a quoted string of digits that names no
- * account (as chown(1) takes it: a name first, then a number).
+ * account (as chown(1) takes it: a name first, then a number); none beyond maxAccountId.
  */
 function numericId(principal: Principal): number | undefined {
-  if (typeof principal === "number") return principal;
-  return /^\d{1,10}$/.test(principal) ? Number(principal) : undefined;
+  const id =
+    typeof principal === "number" ? principal : /^\d+$/.test(principal) ? Number(principal) : NaN;
+  return id <= maxAccountId ? id : undefined;
+}
+
+/** What to say of a user or group that gives no id: unknown, or a number no id can be. */
+export function unresolvedAccount(
+  principal: Principal,
+  kind: "user" | "group",
+  createHint: string,
+): { problem: string; hint: string } {
+  const digits = String(principal);
+  if (/^\d+$/.test(digits) && Number(digits) > maxAccountId) {
+    return {
+      problem: `${digits} is beyond the largest ${kind === "user" ? "uid" : "gid"} there can be, ${maxAccountId}`,
+      hint: `give the ${kind}'s name, or its real id`,
+    };
+  }
+
+  return { problem: `no such ${kind} on this system`, hint: createHint };
 }
 
 /** Finds the entry named `principal`, or else the one with its numeric id. */

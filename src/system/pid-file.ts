@@ -75,7 +75,7 @@ export function checkPidFile(path: string): number | undefined {
 
 const notPidFile = {
   "not a file": "is not a regular file",
-  "not a pid": "holds more than a pid",
+  "not a pid": "holds something other than a pid",
   empty: "is empty",
 } as const;
 
@@ -144,7 +144,7 @@ export function findRunningExtprov(path: string): number {
   if (pid === undefined) {
     throw new ReloadError(
       `the pid file ${file} holds no process id`,
-      "restart extprov to write it again",
+      "remove it, then restart extprov with this --pid-file to write it again",
     );
   }
 

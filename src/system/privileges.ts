@@ -11,6 +11,7 @@ import {
   resolveUid,
   type AccountFiles,
   systemAccountFiles,
+  unresolvedAccount,
 } from "./accounts.ts";
 
 export interface Identity {
@@ -50,26 +51,18 @@ function lookUpRunAs(
   const account = findUser(user, files);
   const uid = resolveUid(user, files);
   if (uid === undefined) {
-    problems.push(
-      new ConfigError(
-        file,
-        "/runAs/user",
-        "no such user on this system",
-        "create it (install.sh does), or give a numeric uid",
-      ),
+    const why = unresolvedAccount(
+      user,
+      "user",
+      "create it (install.sh does), or give a numeric uid",
     );
+    problems.push(new ConfigError(file, "/runAs/user", why.problem, why.hint));
   }
 
   const gid = group === undefined ? account?.gid : resolveGid(group, files);
   if (group !== undefined && gid === undefined) {
-    problems.push(
-      new ConfigError(
-        file,
-        "/runAs/group",
-        "no such group on this system",
-        "create it, or give a numeric gid",
-      ),
-    );
+    const why = unresolvedAccount(group, "group", "create it, or give a numeric gid");
+    problems.push(new ConfigError(file, "/runAs/group", why.problem, why.hint));
   } else if (uid !== undefined && gid === undefined) {
     problems.push(
       new ConfigError(

@@ -410,6 +410,21 @@ describe("a broken configuration", () => {
       ],
     }),
     (folder) => ({
+      name: "ids beyond the largest a uid or gid can be, quoted or not",
+      document: {
+        device,
+        credentials: { symmetricKey: { key } },
+        listen: { ...listen(folder), socket: { owner: 4294967295, group: "4294967294" } },
+        runAs: { user: "2147483648", group: "99999999999" },
+      },
+      expected: [
+        "/listen/socket/owner: 4294967295 is beyond the largest uid there can be, 2147483647",
+        "/listen/socket/group: 4294967294 is beyond the largest gid there can be, 2147483647",
+        "/runAs/user: 2147483648 is beyond the largest uid there can be, 2147483647",
+        "/runAs/group: 99999999999 is beyond the largest gid there can be, 2147483647",
+      ],
+    }),
+    (folder) => ({
       name: "an empty device id and hub name, said to be empty",
       document: {
         device: { hubName: "", deviceId: "" },

@@ -64,7 +64,7 @@ describe("serve --pid-file refuses a path that holds something else", () => {
 
     expect(result.code).toBe(4);
     expect(result.output).toContain(
-      `${config} holds more than a pid: it does not look like a pid file and will not be overwritten; choose another --pid-file`,
+      `${config} holds something other than a pid: it does not look like a pid file and will not be overwritten; choose another --pid-file`,
     );
     expect(result.output).toContain("or remove the file if it is not needed");
     expect(readFileSync(config)).toEqual(before);
@@ -80,7 +80,7 @@ describe("serve --pid-file refuses a path that holds something else", () => {
 
     expect(result.code).toBe(4);
     expect(result.output).toContain(
-      `${keyFile} holds more than a pid: it does not look like a pid file and will not be overwritten`,
+      `${keyFile} holds something other than a pid: it does not look like a pid file and will not be overwritten`,
     );
     expect(readFileSync(keyFile)).toEqual(before);
     expect(lstatSync(keyFile).mode & 0o777).toBe(0o600);
@@ -96,7 +96,7 @@ describe("serve --pid-file refuses a path that holds something else", () => {
     expect(result.output).toContain(
       `${pidFile} is empty: it does not look like a pid file and will not be overwritten`,
     );
-    expect(result.output).not.toContain("holds more than a pid");
+    expect(result.output).not.toContain("holds something other than a pid");
     expect(readFileSync(pidFile, "utf8")).toBe("");
   });
 
