@@ -85,8 +85,9 @@ function refuseBadIdentity(values: Map<string, string>): KeyProblem | undefined 
  */
 function refuseQuotes(text: string): KeyProblem | undefined {
   const trimmed = text.trim();
-  const first = /^["'`]/.test(trimmed);
-  const last = /["'`]$/.test(trimmed);
+  // Typographic quotes too: a string pasted from a document or a chat comes with them.
+  const first = /^["'`\u2018\u2019\u201c\u201d\u00ab\u00bb]/.test(trimmed);
+  const last = /["'`\u2018\u2019\u201c\u201d\u00ab\u00bb]$/.test(trimmed);
   if (!first && !last) return undefined;
 
   const where =

@@ -261,6 +261,11 @@ describe("a connection string", () => {
       "the connection string is wrapped in quotes; remove the quotes",
     ],
     [
+      "wrapped in typographic quotes",
+      `\u201c${device};SharedAccessKey=${key}\u201d`,
+      "the connection string is wrapped in quotes; remove the quotes",
+    ],
+    [
       "ending with a quote",
       `${device};SharedAccessKey=${key}"`,
       "the connection string ends with a quote; remove the quotes",
