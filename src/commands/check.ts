@@ -14,7 +14,7 @@ export function checkCommand(source: ConfigSource, print: (text: string) => void
   const { config, service, state } = loadState(source);
   // Owner, group and mode are refused by serve before binding; check must refuse them too.
   if (config.listen.kind === "unix") resolveSocketOwnership(config, service);
-  else checkTcpAddress(config.listen);
+  else checkTcpAddress(config.listen, config.file);
 
   print(`configuration ${config.file} is valid`);
   print(`endpoint: ${describeListen(config.listen)}`);

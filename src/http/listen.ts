@@ -58,7 +58,7 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
   }
 
   const { hostname, port } = config.listen;
-  checkTcpAddress(config.listen);
+  checkTcpAddress(config.listen, config.file);
 
   let server: Server<undefined>;
   try {
@@ -170,17 +170,19 @@ function loggedHandler(app: App, requests: RequestLog): Handler {
   };
 }
 
-/** Refuses an address beyond loopback unless allowed; `check` asks the same. */
-export function checkTcpAddress(listen: {
-  hostname: string;
-  port: number;
-  allowNonLoopback: boolean;
-}): void {
+/**
+ * Refuses an address beyond loopback unless allowed; `check` asks the same. `file` is the
+ * configuration that names the address, for the message.
+ */
+export function checkTcpAddress(
+  listen: { hostname: string; port: number; allowNonLoopback: boolean },
+  file: string,
+): void {
   if (isLoopback(listen.hostname)) return;
 
   if (!listen.allowNonLoopback) {
     throw new ListenError(
-      `${listen.hostname} is not a loopback address: other machines could ask for the device's credentials`,
+      `${file}: /listen/endpoint: ${listen.hostname} is not a loopback address: other machines could ask for the device's credentials`,
       "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
     );
   }
