@@ -6,8 +6,10 @@
 import { expect } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { symmetricKeyConfig, writeConfig } from "./config.ts";
 import { expectNoSecrets } from "./secrets.ts";
 import { recordOutput, recordSecrets } from "./suite-record.ts";
+import { tempDir } from "./temp.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 
@@ -59,6 +61,19 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const server = spawnExtprov(options);
   await server.waitFor(options.readyText ?? " serving endpoint=");
   return server;
+}
+
+/** extprov from source serving a device with `key`, on a socket in a new temporary folder. */
+export async function serveSymmetricKey(
+  key: string,
+): Promise<{ socket: string; server: RunningServer }> {
+  const folder = tempDir();
+  const socket = join(folder, "external.sock");
+  const server = await startServer({
+    args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
+    secrets: [key],
+  });
+  return { socket, server };
 }
 
 /** Starts extprov without waiting for anything. */

@@ -3,25 +3,17 @@
  * status, no stack trace, no secret; and the server keeps answering afterwards.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { apiQuery, fetchUnix, provisioningPath, rawRequest } from "../helpers/http.ts";
-import { expectErrorResponse, startServer, type RunningServer } from "../helpers/server.ts";
+import { expectErrorResponse, type RunningServer, serveSymmetricKey } from "../helpers/server.ts";
 import { swaggerViolations } from "../helpers/swagger.ts";
-import { tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
 let socket: string;
 let server: RunningServer;
 
 beforeAll(async () => {
-  const folder = tempDir();
-  socket = join(folder, "external.sock");
-  server = await startServer({
-    args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
-    secrets: [key],
-  });
+  ({ socket, server } = await serveSymmetricKey(key));
 });
 
 afterAll(async () => {

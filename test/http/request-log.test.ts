@@ -4,14 +4,11 @@
  * window ends or the server stops.
  */
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Logger } from "../../src/log.ts";
 import { RequestLog } from "../../src/http/request-log.ts";
-import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { fetchUnix, provisioningPath } from "../helpers/http.ts";
-import { startServer } from "../helpers/server.ts";
-import { tempDir } from "../helpers/temp.ts";
+import { serveSymmetricKey } from "../helpers/server.ts";
 
 const provisioning = "/device/provisioninginformation";
 
@@ -148,13 +145,7 @@ describe("the request log", () => {
 
 describe("the request log of a flooded server", () => {
   test("accounts for every request, ok and not found, once the server stops", async () => {
-    const folder = tempDir();
-    const socket = join(folder, "external.sock");
-    const key = newSymmetricKey();
-    const server = await startServer({
-      args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
-      secrets: [key],
-    });
+    const { socket, server } = await serveSymmetricKey(newSymmetricKey());
     const before = server.output().length;
 
     for (let round = 0; round < 10; round++) {

@@ -7,11 +7,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { residentMiB } from "../helpers/proc.ts";
-import { startServer, type RunningServer } from "../helpers/server.ts";
+import { type RunningServer, serveSymmetricKey } from "../helpers/server.ts";
 import { countBadInputs } from "../helpers/suite-record.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -20,12 +19,7 @@ let socket: string;
 let server: RunningServer;
 
 beforeAll(async () => {
-  const folder = tempDir();
-  socket = join(folder, "external.sock");
-  server = await startServer({
-    args: ["serve", "--config", writeConfig(folder, symmetricKeyConfig(socket, key))],
-    secrets: [key],
-  });
+  ({ socket, server } = await serveSymmetricKey(key));
 });
 
 afterAll(async () => {
