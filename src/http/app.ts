@@ -19,7 +19,6 @@ const allowedMethods: Record<string, string> = {
 /** Builds the application around the service that holds what to serve. */
 export function createApp(service: ProvisioningService) {
   return new Elysia()
-    .onRequest(({ request }) => refuseHead(request))
     .onError(({ code, error, request }) => answerError(code, error, request))
     .use(provisioningInformationRoute(service))
     .use(reprovisionRoute(service));
@@ -46,10 +45,11 @@ function answerError(code: string | number, error: unknown, request: Request): R
 
 /**
  * Elysia routes HEAD to the GET handler, so HEAD /device/reprovision would run the hook
- * and reload. iotedged never sends HEAD: it is refused before routing, 405 with the same
- * Allow as any other method the path does not serve (404 for an unknown path).
+ * and reload. iotedged never sends HEAD: the request handler refuses it before Elysia sees
+ * it (as an Elysia hook it cost every request a call), 405 with the same Allow as any
+ * other method the path does not serve (404 for an unknown path).
  */
-function refuseHead(request: Request): Response | undefined {
+export function refuseHead(request: Request): Response | undefined {
   if (request.method !== "HEAD") return undefined;
   return answerNotFound(request.method, pathOf(request.url));
 }
