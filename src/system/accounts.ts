@@ -28,14 +28,19 @@ export const systemAccountFiles: AccountFiles = { passwd: "/etc/passwd", group: 
 /** The largest uid or gid extprov can set: Bun's chown, setuid and setgid take an int32. */
 export const maxAccountId = 2_147_483_647;
 
+/** The number a principal writes, as given or as a quoted string of digits; any size. */
+function writtenNumber(principal: Principal): number | undefined {
+  if (typeof principal === "number") return principal;
+  return /^\d+$/.test(principal) ? Number(principal) : undefined;
+}
+
 /**
  * The numeric id a principal gives: a number, or a quoted string of digits that names no
  * account (as chown(1) takes it: a name first, then a number); none beyond maxAccountId.
  */
 function numericId(principal: Principal): number | undefined {
-  const id =
-    typeof principal === "number" ? principal : /^\d+$/.test(principal) ? Number(principal) : NaN;
-  return id <= maxAccountId ? id : undefined;
+  const id = writtenNumber(principal);
+  return id !== undefined && id <= maxAccountId ? id : undefined;
 }
 
 /** What to say of a user or group that gives no id: unknown, or a number no id can be. */
@@ -44,10 +49,10 @@ export function unresolvedAccount(
   kind: "user" | "group",
   createHint: string,
 ): { problem: string; hint: string } {
-  const digits = String(principal);
-  if (/^\d+$/.test(digits) && Number(digits) > maxAccountId) {
+  const number = writtenNumber(principal);
+  if (number !== undefined && number > maxAccountId) {
     return {
-      problem: `${digits} is beyond the largest ${kind === "user" ? "uid" : "gid"} there can be, ${maxAccountId}`,
+      problem: `${principal} is beyond the largest ${kind === "user" ? "uid" : "gid"} there can be, ${maxAccountId}`,
       hint: `give the ${kind}'s name, or its real id`,
     };
   }
