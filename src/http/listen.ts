@@ -155,18 +155,22 @@ function serve(address: Address, fetch: Handler): Server<undefined> {
 
 /** Logs each request: method, path, status, milliseconds. Never headers or query. */
 function loggedHandler(app: App, requests: RequestLog): Handler {
+  const logged = (request: Request, response: Response, started: number) => {
+    const ms = performance.now() - started;
+    requests.record(request.method, pathOf(request.url), response.status, ms);
+    return response;
+  };
+
   return (request) => {
     const started = performance.now();
-    const logged = (response: Response) => {
-      const ms = performance.now() - started;
-      requests.record(request.method, pathOf(request.url), response.status, ms);
-      return response;
-    };
 
     // app.fetch answers most requests without a promise; awaiting only when it returns
-    // one keeps the usual answer off the microtask queue.
+    // one keeps the usual answer off the microtask queue, and no closure is made for it.
     const answer = refuseHead(request) ?? app.fetch(withPlainOrigin(request));
-    return answer instanceof Promise ? answer.then(logged) : logged(answer);
+    if (answer instanceof Promise) {
+      return answer.then((response: Response) => logged(request, response, started));
+    }
+    return logged(request, answer, started);
   };
 }
 

@@ -15,21 +15,31 @@ import type { ProvisioningState } from "../../provisioning/state.ts";
 const jsonHeaders = new Headers({ "content-type": "application/json" });
 
 export function provisioningInformationRoute(service: ProvisioningService) {
+  // Elysia reads a handler's source to decide whether to await what it returns: a
+  // `return f(...)` or `=> f(...)` would have it await every answer, a promise and a turn
+  // of the microtask queue per request. The answer is ready except while a reprovision
+  // runs, so the handler reads as synchronous and hands Elysia a promise only then, which
+  // Elysia maps once it settles. test/http/app.test.ts checks the answer stays synchronous.
+  const answerCurrentState = () => {
+    const state = service.current();
+    const response = state instanceof Promise ? afterReprovision(state) : answer(state);
+    return response;
+  };
+
   return new Elysia().get(
     "/device/provisioninginformation",
-    () => {
-      const state = service.current();
-      if (!(state instanceof Promise)) return answer(state);
-
-      // After a reprovision notice iotedged restarts and asks again: it gets the new identity.
-      log.debug("request waits for the running reprovision");
-      return state.then(answer);
-    },
+    answerCurrentState,
     // No `response` schema: each answer is checked against DeviceProvisioningInfo once,
     // when its state is loaded (provisioning/state.ts), and handed out as ready bytes; a
     // schema here would only have Elysia compile a second validator on the first request.
     { query: ApiVersionQuery },
   );
+}
+
+/** After a reprovision notice iotedged restarts and asks again: it gets the new identity. */
+function afterReprovision(pending: Promise<ProvisioningState>): Promise<Response> {
+  log.debug("request waits for the running reprovision");
+  return pending.then(answer);
 }
 
 /** The body was serialized and checked against DeviceProvisioningInfo when loaded. */
