@@ -5,9 +5,20 @@
  * Markdown table with each figure's ratio to the ceiling and writes it to
  * bench/results/latest.md.
  *
- *   bun bench/run.ts [--quick]
+ *   bun bench/run.ts [--quick] [--baseline GIT-REF]
+ *
+ * --baseline adds extprov as built from another commit (e.g. main, or HEAD before a
+ * change is committed) as one more row, to show what a change buys in the same run.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -39,7 +50,7 @@ interface Settings {
 
 const full: Settings = {
   startRuns: 15,
-  loadRounds: 3,
+  loadRounds: 5,
   loadMs: 1500,
   memoryRequests: 20_000,
   reloads: 20,
@@ -53,12 +64,14 @@ const quick: Settings = {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, baseline: { type: "string" } },
+  });
   const settings = values.quick ? quick : full;
   const work = mkdtempSync(join(tmpdir(), "extprov-bench-"));
 
   try {
-    const contenders = await build(work);
+    const contenders = await build(work, values.baseline);
     const rows = await measureAll(contenders, work, settings);
     const reload = await measureReload(contenders[0]!, work, settings);
     const saturation = await measureSaturation(contenders[1]!, work, settings);
@@ -72,8 +85,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** Compiles extprov and the two Bun servers the same way: host target, bytecode. */
-async function build(work: string): Promise<Contender[]> {
+/**
+ * Compiles extprov and the two Bun servers the same way: host target, bytecode. The
+ * contenders come in a fixed order: extprov, the ceiling, plain Elysia, node:http, then
+ * extprov at the baseline commit if one is asked for.
+ */
+async function build(work: string, baseline: string | undefined): Promise<Contender[]> {
+  // First, so that a mistyped commit fails the run at once.
+  const baselineSource = baseline === undefined ? undefined : checkOut(baseline, work);
   const version = await checkPins(root);
   const target = targets.find((t) => t.arch === process.arch && t.libc === "glibc")!;
   const runtime = await runtimeFor(target, version, defaultRuntimeCache);
@@ -94,13 +113,8 @@ async function build(work: string): Promise<Contender[]> {
   const nodeBinary = Bun.which("node")!;
   const nodeSize = statSync(nodeBinary).size + statSync(nodeScript).size;
 
-  return [
-    {
-      name: "extprov",
-      command: (socket) => [extprov, "serve", "--config", configFor(work, socket)],
-      size: statSync(extprov).size,
-      sizeNote: "",
-    },
+  const contenders: Contender[] = [
+    extprovContender("extprov", extprov, work),
     {
       name: "bare Bun.serve",
       command: (socket) => [bare, socket],
@@ -120,6 +134,37 @@ async function build(work: string): Promise<Contender[]> {
       sizeNote: " (node binary + script; node must be on the device)",
     },
   ];
+
+  if (baselineSource !== undefined) {
+    const executable = await compiled("extprov-baseline", join(baselineSource, "src", "main.ts"));
+    contenders.push(extprovContender(`extprov at ${baseline}`, executable, work));
+  }
+  return contenders;
+}
+
+function extprovContender(name: string, executable: string, work: string): Contender {
+  return {
+    name,
+    command: (socket) => [executable, "serve", "--config", configFor(work, socket)],
+    size: statSync(executable).size,
+    sizeNote: "",
+  };
+}
+
+/** The sources at `ref`, beside this checkout's node_modules; fails if git does not know it. */
+function checkOut(ref: string, work: string): string {
+  const source = join(work, "baseline-source");
+  mkdirSync(source);
+
+  const archive = Bun.spawnSync(["git", "-C", root, "archive", "--format=tar", ref]);
+  if (archive.exitCode !== 0) {
+    throw new Error(`--baseline ${ref}: ${archive.stderr.toString().trim()}`);
+  }
+  const unpack = Bun.spawnSync(["tar", "-x", "-C", source], { stdin: archive.stdout });
+  if (unpack.exitCode !== 0) throw new Error(`--baseline ${ref}: ${unpack.stderr.toString()}`);
+
+  symlinkSync(join(root, "node_modules"), join(source, "node_modules"));
+  return source;
 }
 
 /** The demo's device, as a configuration file with the key in a file, so SIGHUP reloads. */
@@ -428,11 +473,14 @@ function report(
   lines.push("| --- |" + loadShapes.map(() => " --- |").join(""));
   for (const row of rows) {
     const cells = loadShapes.map(([label]) => {
-      const result = medianRound(row.loads[label]!);
-      const base = medianRound(ceiling.loads[label]!);
-      const failures = row.loads[label]!.reduce((sum, round) => sum + round.failures, 0);
+      const rounds = row.loads[label]!;
+      const result = medianRound(rounds);
+      const pairedRatio = median(
+        rounds.map((round, i) => rps(round) / rps(ceiling.loads[label]![i]!)),
+      );
+      const failures = rounds.reduce((sum, round) => sum + round.failures, 0);
       const failed = failures > 0 ? `, ${failures} failed` : "";
-      return `${rps(result).toFixed(0)} (${ratio(rps(result), rps(base))}), ${result.p50.toFixed(2)}/${result.p99.toFixed(2)}${failed}`;
+      return `${rps(result).toFixed(0)} (${pairedRatio.toFixed(2)}×), ${result.p50.toFixed(2)}/${result.p99.toFixed(2)}${failed}`;
     });
     lines.push(`| ${row.contender.name} | ${cells.join(" | ")} |`);
   }
@@ -440,6 +488,8 @@ function report(
   lines.push(
     "",
     `Each load figure is the median of ${settings.loadRounds} rounds of ${settings.loadMs} ms, the servers taking turns.`,
+    "Its ratio is the median over the rounds of the ratio to the ceiling's figure in the same",
+    "round, so that a slow spell on the machine weighs on both sides of each ratio.",
     "",
   );
   lines.push(

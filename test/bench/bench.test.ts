@@ -1,5 +1,5 @@
 /**
- * The benchmark script itself works: a --quick run builds the four servers, drives them
+ * The benchmark script itself works: a --quick run builds the servers, drives them
  * and prints a table with a row for each. No figure is judged here (the machine is shared);
  * figures come from `bun run bench` only.
  */
@@ -7,8 +7,8 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/server.ts";
 
-test("bench/run.ts --quick measures all four servers and reports every column", async () => {
-  const child = Bun.spawn([process.execPath, join(repoRoot, "bench", "run.ts"), "--quick"], {
+async function runBench(...args: string[]) {
+  const child = Bun.spawn([process.execPath, join(repoRoot, "bench", "run.ts"), ...args], {
     cwd: repoRoot,
     stdout: "pipe",
     stderr: "pipe",
@@ -18,10 +18,16 @@ test("bench/run.ts --quick measures all four servers and reports every column", 
     new Response(child.stderr).text(),
     child.exited,
   ]);
+  return { output, errors, code };
+}
+
+test("bench/run.ts --quick measures all the servers, and a baseline commit, in every column", async () => {
+  const { output, errors, code } = await runBench("--quick", "--baseline", "HEAD");
 
   expect(errors).toBe("");
   expect(code).toBe(0);
-  for (const server of ["extprov", "bare Bun.serve", "plain Elysia", "node:http"]) {
+  const servers = ["extprov", "bare Bun.serve", "plain Elysia", "node:http", "extprov at HEAD"];
+  for (const server of servers) {
     expect(output.match(new RegExp(`^\\| ${server} \\|`, "gm"))?.length).toBe(2);
   }
   expect(output).toMatch(
@@ -29,3 +35,11 @@ test("bench/run.ts --quick measures all four servers and reports every column", 
   );
   expect(output).toContain("Load generator saturation");
 }, 300_000);
+
+test("bench/run.ts --baseline with a commit git does not know fails at once and says so", async () => {
+  const { output, errors, code } = await runBench("--quick", "--baseline", "no-such-commit");
+
+  expect(code).not.toBe(0);
+  expect(errors).toContain("--baseline no-such-commit");
+  expect(output).not.toContain("| extprov |");
+});
