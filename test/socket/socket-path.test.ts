@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   chmodSync,
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -18,7 +19,7 @@ import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
-import { folderForPathOf, tempDir } from "../helpers/temp.ts";
+import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
 
@@ -142,6 +143,32 @@ describe("what already exists at the socket path", () => {
     expect(await (await fetchUnix(socket, "/")).text()).toBe("other server");
     other.stop(true);
   });
+
+  test.skipIf(process.geteuid?.() !== 0)(
+    "a socket this user may not connect to is left alone and the start is refused",
+    async () => {
+      const folder = sharedTempDir();
+      const socket = join(folder, "external.sock");
+      const other = Bun.serve({ unix: socket, fetch: () => new Response("root's server") });
+      chmodSync(socket, 0o600);
+      const config = configFor(folder, socket);
+      chownSync(config, 65534, 65534);
+
+      // As nobody, who cannot connect to root's 0600 socket to tell whether it is in use.
+      const result = await runExtprov({
+        args: ["serve", "--config", config],
+        secrets: [key],
+        wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+      });
+
+      expect(result.code).toBe(4);
+      expect(result.output).toContain(
+        `${socket} exists and this user cannot connect to it to tell whether it is in use`,
+      );
+      expect(await (await fetchUnix(socket, "/")).text()).toBe("root's server");
+      other.stop(true);
+    },
+  );
 
   test("a regular file is never deleted", async () => {
     const folder = tempDir();
