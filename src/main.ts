@@ -19,11 +19,11 @@ async function main(argv: string[]): Promise<number> {
   const args = parseArguments(argv);
   log.configure({ level: args.logLevel, format: args.logFormat });
   command = args.command;
-  const print = (text: string) => process.stdout.write(text + "\n");
+  const print = (text: string) => stdout().write(text + "\n");
 
   switch (args.command) {
     case "help":
-      process.stdout.write(helpText);
+      stdout().write(helpText);
       return ExitCode.ok;
     case "version":
       print(versionLine());
@@ -63,9 +63,17 @@ function failureEvent(error: unknown): string {
   return `${command} failed`;
 }
 
-// A log reader that goes away must not take the endpoint with it.
-process.stderr.on?.("error", () => {});
-process.stdout.on?.("error", () => {});
+/**
+ * process.stdout, for the commands that print, with a reader that goes away (`| head`)
+ * ignored. Only looked up when printing: making it loads Node's stream modules, about
+ * 1 MiB that `serve` has no use for, since the log goes to stderr through Bun's own
+ * writer (log.ts), which a closed stderr does not stop.
+ */
+function stdout(): NodeJS.WriteStream {
+  const stream = process.stdout;
+  if (stream.listenerCount("error") === 0) stream.on("error", () => {});
+  return stream;
+}
 
 main(process.argv.slice(2))
   .catch(fail)
