@@ -8,13 +8,13 @@ import { ExitCode } from "../errors.ts";
 import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
 import { maskedInfo } from "../provisioning/state.ts";
 import { resolveSocketOwnership } from "../socket/ownership.ts";
-import { checkTcpAddress } from "../http/listen.ts";
+import { warnBeyondLoopback } from "../http/listen.ts";
 
 export function checkCommand(source: ConfigSource, print: (text: string) => void): number {
   const { config, service, state } = loadState(source);
   // Owner, group and mode are refused by serve before binding; check must refuse them too.
   if (config.listen.kind === "unix") resolveSocketOwnership(config, service);
-  else checkTcpAddress(config.listen, config.file);
+  else warnBeyondLoopback(config.listen);
 
   print(`configuration ${config.file} is valid`);
   print(`endpoint: ${describeListen(config.listen)}`);

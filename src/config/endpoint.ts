@@ -48,6 +48,11 @@ function writtenPort(text: string): number | undefined {
   return digits === undefined ? undefined : Number(digits);
 }
 
+/** Whether only this machine can reach `hostname`: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
 /** `http://host:port` for messages and logs; an IPv6 host in brackets, as URLs write it. */
 export function describeHttpEndpoint({ hostname, port }: HttpAddress): string {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;

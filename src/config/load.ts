@@ -8,7 +8,7 @@ import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import { checkDeviceSection } from "./device.ts";
-import { httpAddressOf, socketPathLengthProblem } from "./endpoint.ts";
+import { httpAddressOf, isLoopback, socketPathLengthProblem } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
@@ -567,5 +567,17 @@ function resolveTcpListen(
     return undefined;
   }
 
-  return { kind: "tcp", ...address, allowNonLoopback: listen.allowNonLoopback ?? false };
+  const allowNonLoopback = listen.allowNonLoopback ?? false;
+  if (!allowNonLoopback && !isLoopback(address.hostname)) {
+    problems.push(
+      new ConfigError(
+        file,
+        field,
+        `${address.hostname} is not a loopback address: other machines could ask for the device's credentials`,
+        "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
+      ),
+    );
+  }
+
+  return { kind: "tcp", ...address, allowNonLoopback };
 }

@@ -3,7 +3,7 @@
  * unless explicitly allowed). The limits here bound what one client can make us hold.
  */
 import type { Server } from "bun";
-import { describeHttpEndpoint } from "../config/endpoint.ts";
+import { describeHttpEndpoint, isLoopback } from "../config/endpoint.ts";
 import type { Config } from "../config/load.ts";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -58,7 +58,7 @@ export function openEndpoint(config: Config, app: App, ownership?: SocketOwnersh
   }
 
   const { hostname, port } = config.listen;
-  checkTcpAddress(config.listen, config.file);
+  warnBeyondLoopback(config.listen);
 
   let server: Server<undefined>;
   try {
@@ -175,28 +175,14 @@ function loggedHandler(app: App, requests: RequestLog): Handler {
 }
 
 /**
- * Refuses an address beyond loopback unless allowed; `check` asks the same. `file` is the
- * configuration that names the address, for the message.
+ * An address beyond loopback is refused with the configuration unless allowed; allowed,
+ * it is still worth a line in every start's log. `check` says the same.
  */
-export function checkTcpAddress(
-  listen: { hostname: string; port: number; allowNonLoopback: boolean },
-  file: string,
-): void {
+export function warnBeyondLoopback(listen: { hostname: string; port: number }): void {
   if (isLoopback(listen.hostname)) return;
-
-  if (!listen.allowNonLoopback) {
-    throw new ListenError(
-      `${file}: /listen/endpoint: ${listen.hostname} is not a loopback address: other machines could ask for the device's credentials`,
-      "listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
-    );
-  }
 
   log.warn("listening beyond loopback", {
     endpoint: describeHttpEndpoint(listen),
     reason: "listen.allowNonLoopback is set",
   });
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }

@@ -260,12 +260,12 @@ describe("a TCP endpoint", () => {
 
     const result = await runExtprov({ args: ["serve", "--config", file], secrets: [key] });
 
-    expect(result.code).toBe(4);
+    expect(result.code).toBe(3);
     expect(result.output).toContain(`${file}: /listen/endpoint: 0.0.0.0 is not a loopback address`);
 
     const checked = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
-    expect(checked.code).toBe(4);
+    expect(checked.code).toBe(3);
     expect(checked.output).toContain(`${file}: /listen/endpoint: 0.0.0.0 is not a loopback`);
   });
 });

@@ -424,6 +424,18 @@ describe("a broken configuration", () => {
         "/runAs/group: 99999999999 is beyond the largest gid there can be, 2147483647",
       ],
     }),
+    () => ({
+      name: "an http endpoint beyond loopback, among the other problems",
+      document: {
+        device: { hubName: "", deviceId: "device-1" },
+        credentials: { symmetricKey: { key } },
+        listen: { endpoint: "http://0.0.0.0:9999" },
+      },
+      expected: [
+        "/device/hubName: is empty; write the hub's host name between the quotes",
+        "/listen/endpoint: 0.0.0.0 is not a loopback address: other machines could ask for the device's credentials; listen on 127.0.0.1, or set listen.allowNonLoopback if the network is private to this device",
+      ],
+    }),
     (folder) => ({
       name: "an empty device id and hub name, said to be empty",
       document: {
