@@ -56,6 +56,19 @@ describe("extprov's command line", () => {
     expect(help!.output).toContain("  help      Print this help");
   });
 
+  test("help and version ignore the other options, so asking for help always works", async () => {
+    const [help, helpOption, version] = await Promise.all([
+      runExtprov({ args: ["help", "--demo"] }),
+      runExtprov({ args: ["check", "--pid-file", "x", "--help"] }),
+      runExtprov({ args: ["version", "--config", "/nonexistent"] }),
+    ]);
+
+    expect([help.code, helpOption.code, version.code]).toEqual([0, 0, 0]);
+    expect(help.output).toStartWith("extprov: the external provisioning endpoint");
+    expect(helpOption.output).toBe(help.output);
+    expect(version.output).toStartWith(`extprov ${packageJson.version} `);
+  });
+
   test("--version prints the package version", async () => {
     const result = await runExtprov({ args: ["--version"] });
 
