@@ -1042,7 +1042,14 @@ remove_made_folders() {
         /*) ;;
         *) continue ;;
         esac
-        if [ -d "$R$folder" ] && [ ! -L "$R$folder" ] && [ -z "$(ls -A "$R$folder")" ]; then
+        if [ ! -d "$R$folder" ] || [ -L "$R$folder" ]; then
+            continue
+        fi
+        # A dry run removed none of the files inside, so it cannot tell which will be empty.
+        if [ "$DRY_RUN" = yes ]; then
+            CHANGES=$((CHANGES + 1))
+            say "would run: rmdir $R$folder (if nothing else is left in it by then)"
+        elif [ -z "$(ls -A "$R$folder")" ]; then
             change rmdir "$R$folder"
         fi
     done <<EOF

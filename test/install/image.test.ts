@@ -327,6 +327,9 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`would run: rm -rf ${root}/etc/rc2.d/S19extprov`);
     expect(result.stderr).toContain(`would run: rm -rf ${root}/etc/extprov`);
+    expect(result.stderr).toContain(
+      `would run: rmdir ${root}/var/lib/extprov (if nothing else is left in it by then)`,
+    );
     expect(listTree(root)).toEqual(before);
   });
 
