@@ -85,17 +85,31 @@ function refuseBadIdentity(values: Map<string, string>): KeyProblem | undefined 
  */
 function refuseQuotes(text: string): KeyProblem | undefined {
   const trimmed = text.trim();
-  // Typographic quotes too: a string pasted from a document or a chat comes with them.
-  const first = /^["'`\u2018\u2019\u201c\u201d\u00ab\u00bb]/.test(trimmed);
-  const last = /["'`\u2018\u2019\u201c\u201d\u00ab\u00bb]$/.test(trimmed);
+  const first = quotes.test(trimmed[0] ?? "");
+  const last = quotes.test(trimmed.at(-1) ?? "");
   if (!first && !last) return undefined;
+
+  const hint = "remove the quotes: it is HostName=...;DeviceId=...;SharedAccessKey=... as is";
+  const quotedPart = last && !first ? lastPartQuoted(trimmed) : undefined;
+  if (quotedPart) return { problem: `the connection string's ${quotedPart} is in quotes`, hint };
 
   const where =
     first && last ? "is wrapped in quotes" : `${first ? "starts" : "ends"} with a quote`;
-  return {
-    problem: `the connection string ${where}`,
-    hint: "remove the quotes: it is HostName=...;DeviceId=...;SharedAccessKey=... as is",
-  };
+  return { problem: `the connection string ${where}`, hint };
+}
+
+/** Typographic quotes too: a string pasted from a document or a chat comes with them. */
+const quotes = /^["'`\u2018\u2019\u201c\u201d\u00ab\u00bb]$/;
+
+/** The name of the last part when its value opens with a quote (`SharedAccessKey="..."`). */
+function lastPartQuoted(text: string): string | undefined {
+  const last = text.slice(text.lastIndexOf(";") + 1);
+  const equals = last.indexOf("=");
+  const name = last.slice(0, equals);
+
+  // Only a name a device's string has is repeated: anything else may be part of a value.
+  if (equals <= 0 || !allowedNames.includes(name)) return undefined;
+  return quotes.test(last[equals + 1] ?? "") ? name : undefined;
 }
 
 function splitParts(text: string): Part[] | KeyProblem {

@@ -270,6 +270,16 @@ describe("a connection string", () => {
       `${device};SharedAccessKey=${key}"`,
       "the connection string ends with a quote; remove the quotes",
     ],
+    [
+      "ending in a quoted key",
+      `${device};SharedAccessKey="${key}"`,
+      "the connection string's SharedAccessKey is in quotes; remove the quotes",
+    ],
+    [
+      "ending in a quoted part of another kind of string",
+      `${device};SharedAccessKey=${key};value-not-shown="x"`,
+      "the connection string ends with a quote; remove the quotes",
+    ],
   ] as const;
 
   for (const [what, value, message] of bad) {
