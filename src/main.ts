@@ -3,7 +3,7 @@
  * extprov: wiring only. Arguments, then the command; every failure ends as one line on
  * stderr and a documented exit code, never a stack trace.
  */
-import { parseArguments, type Command } from "./cli/args.ts";
+import { parseArguments, requestedLogFormat, type Command } from "./cli/args.ts";
 import { helpText } from "./cli/help.ts";
 import { versionLine } from "./cli/version.ts";
 import { checkCommand } from "./commands/check.ts";
@@ -16,6 +16,7 @@ import { log } from "./log.ts";
 let command: Command | undefined;
 
 async function main(argv: string[]): Promise<number> {
+  log.configure({ format: requestedLogFormat(argv) ?? "text" });
   const args = parseArguments(argv);
   log.configure({ level: args.logLevel, format: args.logFormat });
   command = args.command;

@@ -93,6 +93,22 @@ export function parseArguments(argv: string[]): Arguments {
   };
 }
 
+/**
+ * The --log-format asked for, read before the rest of the line is parsed: a mistake
+ * elsewhere on it is then reported in that format too, as a log collector parsing JSON
+ * expects. Undefined when absent or not a format.
+ */
+export function requestedLogFormat(argv: string[]): LogFormat | undefined {
+  let format: string | undefined;
+
+  for (let i = 0; i < argv.length && argv[i] !== "--"; i++) {
+    if (argv[i] === "--log-format") format = argv[i + 1];
+    else if (argv[i]!.startsWith("--log-format=")) format = argv[i]!.slice("--log-format=".length);
+  }
+
+  return format === "text" || format === "json" ? format : undefined;
+}
+
 function pickCommand(
   positionals: string[],
   values: { help?: boolean; version?: boolean },

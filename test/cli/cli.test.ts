@@ -185,6 +185,19 @@ describe("logging", () => {
     expect(events.map((event) => event.event)).toContain("socket ready");
   });
 
+  test("a usage mistake is logged in the --log-format asked for, wherever the mistake is", async () => {
+    const runs = await Promise.all([
+      runExtprov({ args: ["serve", "--confg", "x", "--log-format", "json"] }),
+      runExtprov({ args: ["--log-format=json", "check", "--pid-file", "x"] }),
+    ]);
+
+    for (const result of runs) {
+      expect(result.code).toBe(2);
+      const event = JSON.parse(result.output.trim());
+      expect(event).toMatchObject({ level: "error", event: "usage error" });
+    }
+  });
+
   test("under journald, text lines carry syslog priorities instead of a time", async () => {
     const result = await runExtprov({
       args: ["check", "--config", "/nonexistent.yaml"],
