@@ -10,6 +10,7 @@ import { ProbeError } from "../errors.ts";
 import { checkSymmetricKey } from "../credentials/symmetric-key.ts";
 import {
   checkX509Identity,
+  holdsPrivateKey,
   parseCertificatePem,
   parsePrivateKeyPem,
   x509Warnings,
@@ -149,6 +150,14 @@ function checkX509Payload(fields: CredentialFields, deviceId: string): string[] 
     /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
     "a PEM private key",
   );
+
+  // iotedged would take it, but a certificate is no secret and is handled as none.
+  if (holdsPrivateKey(certificatePem)) {
+    throw new ProbeError(
+      "credentials.identityCert holds a private key as well as the certificate",
+      "the endpoint hands the key out where no secret is expected; it belongs in identityPrivateKey only",
+    );
+  }
 
   const certificate = parseCertificatePem(certificatePem);
   if ("problem" in certificate) {

@@ -203,6 +203,15 @@ describe("probe finds what iotedged would refuse", () => {
       "credentials.identityCert does not decode to a PEM certificate",
     ],
     [
+      "an identityCert that holds the private key too",
+      x509(
+        base64(identity.certificatePem + identity.privateKeyPem),
+        base64(identity.privateKeyPem),
+      ),
+      200,
+      "credentials.identityCert holds a private key as well as the certificate; the endpoint hands the key out",
+    ],
+    [
       "a missing identityPrivateKey",
       {
         ...hub,
