@@ -15,6 +15,7 @@ DOC_DIR=/usr/share/doc/extprov
 UNIT_FILE=/lib/systemd/system/extprov.service
 WANTS_LINK=/etc/systemd/system/multi-user.target.wants/extprov.service
 INIT_SCRIPT=/etc/init.d/extprov
+LOGROTATE_FILE=/etc/logrotate.d/extprov
 # The system folders this script made, so that --uninstall removes only those (if empty).
 MADE_RECORD=/var/lib/extprov/made-folders
 IOTEDGE_CONFIG=/etc/iotedge/config.yaml
@@ -224,7 +225,8 @@ check_root() {
 
 check_release() {
     HERE=$(cd "$(dirname "$0")" && pwd -P)
-    for file in examples/config.yaml init/extprov.service init/extprov.init; do
+    for file in examples/config.yaml init/extprov.service init/extprov.init \
+        init/extprov.logrotate; do
         if [ ! -f "$HERE/$file" ]; then
             die "$HERE/$file is missing: run install.sh from the unpacked release folder"
         fi
@@ -820,6 +822,17 @@ install_init_script() {
     install_file "$HERE/init/extprov.init" "$INIT_SCRIPT" 755 0:0
     SERVICE_CHANGED=$FILE_CHANGED
     enable_init_script
+    install_log_rotation
+}
+
+# The init script appends to /var/log/extprov.log; systemd's journal needs no rotation.
+install_log_rotation() {
+    if [ -d "$R/etc/logrotate.d" ]; then
+        install_file "$HERE/init/extprov.logrotate" "$LOGROTATE_FILE" 644 0:0
+        return 0
+    fi
+    warn "no $(shown /etc/logrotate.d): nothing will rotate $(shown /var/log/extprov.log);" \
+        "install logrotate and run install.sh again, or have your own rotation copy and truncate it"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -977,7 +990,7 @@ do_install() {
 
 installed_files() {
     for path in "$BIN" "$UNIT_FILE" /usr/lib/systemd/system/extprov.service "$WANTS_LINK" \
-        "$INIT_SCRIPT" "$DOC_DIR/README.md"; do
+        "$INIT_SCRIPT" "$LOGROTATE_FILE" "$DOC_DIR/README.md"; do
         if [ -e "$R$path" ] || [ -L "$R$path" ]; then
             echo "$path"
         fi

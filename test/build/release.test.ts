@@ -125,6 +125,7 @@ describe("packArchive", () => {
     "examples/config.yaml",
     "build/init/extprov.service",
     "build/init/extprov.init",
+    "build/init/extprov.logrotate",
     "README.md",
   ];
 
@@ -151,6 +152,7 @@ describe("packArchive", () => {
       "-rwxr-xr-x extprov-9.9.9-linux-x64/bin/extprov-linux-x64",
       "-rw-r--r-- extprov-9.9.9-linux-x64/examples/config.yaml",
       "-rwxr-xr-x extprov-9.9.9-linux-x64/init/extprov.init",
+      "-rw-r--r-- extprov-9.9.9-linux-x64/init/extprov.logrotate",
       "-rw-r--r-- extprov-9.9.9-linux-x64/init/extprov.service",
       "-rwxr-xr-x extprov-9.9.9-linux-x64/install.sh",
     ]);
@@ -175,6 +177,7 @@ describe("packArchive", () => {
       "install.sh",
       "init/extprov.service",
       "init/extprov.init",
+      "init/extprov.logrotate",
       "README.md",
     ]);
     expect((await listArchive(result.file)).map((row) => row.path)).toContain(

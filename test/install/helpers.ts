@@ -30,6 +30,7 @@ const tools = {
   busybox: { path: "/usr/bin/busybox", debian: "busybox" },
   shellcheck: { path: "/usr/bin/shellcheck", debian: "shellcheck" },
   "systemd-analyze": { path: "/usr/bin/systemd-analyze", debian: "systemd" },
+  logrotate: { path: "/usr/sbin/logrotate", debian: "logrotate" },
 } as const;
 
 /** Fails the calling test when a tool is missing, rather than letting it pass unchecked. */

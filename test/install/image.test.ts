@@ -374,6 +374,30 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(listTree(root)).toEqual(tree);
   });
 
+  test("with the init script, its log file is given to logrotate, and taken back on uninstall", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ rc: "sysv" });
+    mkdirSync(join(root, "etc/logrotate.d"));
+
+    const result = runInstall(shell, release, ["--root", root]);
+
+    expect(result.code).toBe(0);
+    expect(entryAt(listTree(root), "etc/logrotate.d/extprov")).toMatchObject({
+      mode: "0644",
+      owner: "0:0",
+    });
+    expect(read(root, "etc/logrotate.d/extprov")).toBe(
+      read(projectRoot, "build/init/extprov.logrotate"),
+    );
+    expect(result.stderr).not.toContain("nothing will rotate");
+
+    const uninstall = runInstall(shell, release, ["--root", root, "--uninstall"]);
+
+    expect(uninstall.code).toBe(0);
+    expect(existsSync(join(root, "etc/logrotate.d/extprov"))).toBe(false);
+    expect(existsSync(join(root, "etc/logrotate.d"))).toBe(true);
+  });
+
   test("a BusyBox image whose rcS starts /etc/init.d/S??* gets an S49extprov link", async () => {
     const release = await makeRelease();
     const root = makeRoot({ rc: "busybox", libc: "musl" });
@@ -384,6 +408,9 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("extprov-linux-x64-musl for x64/musl, sysv init");
     expect(result.stderr).toContain("no libstdc++.so.6 in");
+    expect(result.stderr).toContain(
+      `install.sh: warning: no ${root}/etc/logrotate.d: nothing will rotate ${root}/var/log/extprov.log`,
+    );
     expect(uninstall.code).toBe(0);
     expect(uninstall.stderr).toContain(`+ rm -rf ${root}/etc/init.d/S49extprov`);
     expect(existsSync(join(root, "etc/init.d/extprov"))).toBe(false);

@@ -1,11 +1,21 @@
 /**
  * Static checks of what install.sh installs: shellcheck on the two shell scripts, both
- * parsed by dash and BusyBox ash, and the systemd unit checked by systemd-analyze
- * (verify in an image made by install.sh, and the offline security review).
+ * parsed by dash and BusyBox ash, the systemd unit checked by systemd-analyze (verify in
+ * an image made by install.sh, and the offline security review), and the logrotate file
+ * run by logrotate itself.
  */
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, readdirSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../helpers/temp.ts";
 import {
   hasTool,
   makeRelease,
@@ -125,4 +135,29 @@ describe("the systemd unit", () => {
       expect(exposure).toBeLessThanOrEqual(recordedExposure);
     },
   );
+});
+
+describe("the logrotate file", () => {
+  test("rotates the log in place: the init script's appending writer goes on in the emptied file", () => {
+    const logrotate = requireTool("logrotate");
+    const folder = tempDir();
+    const log = join(folder, "extprov.log");
+    const shipped = read(projectRoot, "build/init/extprov.logrotate");
+    expect(shipped).toContain("/var/log/extprov.log {");
+    write(folder, "logrotate.conf", shipped.replace("/var/log/extprov.log {", `${log} {`));
+
+    // Opened as the init script's `>>` opens it, and kept open across the rotation.
+    const writer = openSync(log, "a", 0o640);
+    writeSync(writer, "before the rotation\n");
+    const inode = statSync(log).ino;
+    const config = join(folder, "logrotate.conf");
+    const result = run([logrotate, "--force", "--state", join(folder, "state"), config]);
+    writeSync(writer, "after the rotation\n");
+    closeSync(writer);
+
+    expect(result).toEqual({ code: 0, output: "" });
+    expect(readFileSync(`${log}.1`, "utf8")).toBe("before the rotation\n");
+    expect(readFileSync(log, "utf8")).toBe("after the rotation\n");
+    expect(statSync(log).ino).toBe(inode);
+  });
 });
