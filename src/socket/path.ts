@@ -2,7 +2,7 @@
  * Makes the socket path ready to bind without ever deleting what a user owns: only a
  * stale socket, one no server answers on, is removed.
  */
-import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -87,6 +87,13 @@ async function removeIfStale(path: string): Promise<void> {
     );
   }
 
+  if (answer === "bound") {
+    throw new ListenError(
+      `${path} is a socket that a running program still holds, though it takes no connection now (a full backlog, or a datagram socket)`,
+      "stop that program first, or choose another listen.endpoint",
+    );
+  }
+
   if (answer === "denied") {
     throw new ListenError(
       `${path} exists and this user cannot connect to it to tell whether it is in use`,
@@ -94,23 +101,63 @@ async function removeIfStale(path: string): Promise<void> {
     );
   }
 
-  unlinkSync(path);
+  removeStaleSocket(path);
+}
+
+function removeStaleSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+
+    throw new ListenError(
+      `cannot remove the stale socket ${path} (${code})`,
+      "remove it as its owner or root, or start extprov as root and let runAs drop privileges after binding",
+    );
+  }
   log.info("removed stale socket", { socket: path });
 }
 
 /**
- * Connects to find out whether a server still answers on the socket. Bun.connect rather
- * than node:net, which every start would load for this one look (about 0.5 MiB).
+ * Whether a server still answers on the socket. Bun.connect rather than node:net, which
+ * every start would load for this one look (about 0.5 MiB). Bun reports a full backlog and
+ * a datagram socket as a refused connection too, so a refusal is taken as stale only when
+ * no socket in this system is still bound to the path.
  */
-async function probeSocket(path: string): Promise<"live" | "stale" | "denied"> {
+async function probeSocket(path: string): Promise<"live" | "bound" | "stale" | "denied"> {
   try {
     const client = await Bun.connect({ unix: path, socket: { data() {} } });
     client.end();
     return "live";
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === "EACCES" || code === "EPERM" ? "denied" : "stale";
+    if (code === "EACCES" || code === "EPERM") return "denied";
+    return boundSocketPaths().has(path) ? "bound" : "stale";
   }
+}
+
+/**
+ * The paths that sockets of this network namespace are bound to, from /proc/net/unix: a
+ * socket whose server died is gone from it, though its file stays. Empty without /proc,
+ * where a refused connection has to be taken as stale. A socket bound by a relative path
+ * is listed by that path and not recognized.
+ */
+function boundSocketPaths(): Set<string> {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return new Set();
+  }
+
+  // "Num RefCount Protocol Flags Type St Inode Path": the path is the eighth field, if any.
+  const paths = table
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/).slice(7).join(" "))
+    .filter((path) => path.startsWith("/"));
+  return new Set(paths);
 }
 
 function lstatOrUndefined(path: string) {

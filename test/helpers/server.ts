@@ -145,10 +145,20 @@ export function spawnExtprov(options: StartOptions): RunningServer {
 /** Runs extprov to completion, e.g. `check` or a start that must fail. */
 export async function runExtprov(options: StartOptions): Promise<{ code: number; output: string }> {
   const server = spawnExtprov(options);
+  const timer = setTimeout(() => server.process.kill("SIGKILL"), runExitMs);
   const code = await server.process.exited;
+  clearTimeout(timer);
   await server.stop();
+
+  // A command expected to end that serves instead fails here, not at the test's timeout.
+  if (server.process.signalCode === "SIGKILL") {
+    throw new Error(`extprov did not exit within ${runExitMs} ms; output:\n${server.output()}`);
+  }
   return { code, output: server.output() };
 }
+
+/** How long runExtprov lets a command run. */
+const runExitMs = 30_000;
 
 /** Asserts an answer is the API's JSON error with `status`, and returns its message. */
 export async function expectErrorResponse(response: Response, status: number): Promise<string> {

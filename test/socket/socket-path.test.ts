@@ -33,6 +33,63 @@ function configFor(
   return writeConfig(folder, document);
 }
 
+/**
+ * A socket bound at `path` by another process (python3) that takes no connection: a
+ * datagram socket, or a stream socket whose backlog is full. Bun reports both as a
+ * refused connection, as it does a stale socket.
+ */
+async function holdSocket(path: string, kind: "datagram" | "full backlog") {
+  const script = `
+import socket, sys, time
+path, kind = sys.argv[1], sys.argv[2]
+if kind == "datagram":
+    held = [socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)]
+    held[0].bind(path)
+else:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    held = [server]
+    for _ in range(3):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.setblocking(False)
+        try:
+            client.connect(path)
+        except BlockingIOError:
+            pass
+        held.append(client)
+print("ready", flush=True)
+time.sleep(60)
+`;
+  const child = Bun.spawn(["python3", "-c", script, path, kind], { stdout: "pipe" });
+  let said = "";
+  for await (const chunk of child.stdout) {
+    said += new TextDecoder().decode(chunk);
+    if (said.includes("\n")) break;
+  }
+  expect(said).toBe("ready\n");
+
+  return {
+    process: child,
+    async [Symbol.asyncDispose]() {
+      child.kill();
+      await child.exited;
+    },
+  };
+}
+
+/** serve as nobody (uid 65534), with a configuration nobody owns, in a folder root owns. */
+function startAsNobody(folder: string, socket: string) {
+  const config = configFor(folder, socket);
+  chownSync(config, 65534, 65534);
+
+  return runExtprov({
+    args: ["serve", "--config", config],
+    secrets: [key],
+    wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+  });
+}
+
 async function refusedStart(folder: string, socket: string) {
   const result = await runExtprov({
     args: ["serve", "--config", configFor(folder, socket)],
@@ -151,15 +208,8 @@ describe("what already exists at the socket path", () => {
       const socket = join(folder, "external.sock");
       const other = Bun.serve({ unix: socket, fetch: () => new Response("root's server") });
       chmodSync(socket, 0o600);
-      const config = configFor(folder, socket);
-      chownSync(config, 65534, 65534);
-
       // As nobody, who cannot connect to root's 0600 socket to tell whether it is in use.
-      const result = await runExtprov({
-        args: ["serve", "--config", config],
-        secrets: [key],
-        wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
-      });
+      const result = await startAsNobody(folder, socket);
 
       expect(result.code).toBe(4);
       expect(result.output).toContain(
@@ -167,6 +217,50 @@ describe("what already exists at the socket path", () => {
       );
       expect(await (await fetchUnix(socket, "/")).text()).toBe("root's server");
       other.stop(true);
+    },
+  );
+
+  const heldSockets = [
+    ["datagram", "a datagram socket still in use"],
+    ["full backlog", "a listening server whose backlog is full"],
+  ] as const;
+
+  for (const [kind, what] of heldSockets) {
+    test(`${what} is left alone and the start is refused`, async () => {
+      const folder = tempDir();
+      const socket = join(folder, "external.sock");
+      await using holder = await holdSocket(socket, kind);
+
+      const output = await refusedStart(folder, socket);
+
+      expect(output).toContain(`${socket} is a socket that a running program still holds`);
+      expect(lstatSync(socket).isSocket()).toBe(true);
+      expect(holder.process.exitCode).toBeNull();
+    });
+  }
+
+  test.skipIf(process.geteuid?.() !== 0)(
+    "a stale socket this user may not remove is refused with what to do",
+    async () => {
+      const folder = sharedTempDir();
+      const socket = join(folder, "external.sock");
+      // Bound by a process that then exits, as a crash leaves it: in root's folder, where
+      // nobody cannot unlink it, though the mode lets anyone connect.
+      const bound = Bun.spawnSync([
+        "python3",
+        "-c",
+        "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+        socket,
+      ]);
+      expect(bound.exitCode).toBe(0);
+      chmodSync(socket, 0o666);
+      const inode = lstatSync(socket).ino;
+
+      const result = await startAsNobody(folder, socket);
+
+      expect(result.code).toBe(4);
+      expect(result.output).toContain(`cannot remove the stale socket ${socket} (EACCES)`);
+      expect(lstatSync(socket).ino).toBe(inode);
     },
   );
 
