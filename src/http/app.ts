@@ -44,14 +44,22 @@ function answerError(code: string | number, error: unknown, request: Request): R
 }
 
 /**
- * Elysia routes HEAD to the GET handler, so HEAD /device/reprovision would run the hook
- * and reload. iotedged never sends HEAD: the request handler refuses it before Elysia sees
- * it (as an Elysia hook it cost every request a call), 405 with the same Allow as any
- * other method the path does not serve (404 for an unknown path).
+ * What the request handler refuses before Elysia sees it (as Elysia hooks they would cost
+ * every request a call), where Elysia would answer otherwise than it should:
+ * - HEAD, which Elysia routes to the GET handler, so HEAD /device/reprovision would run the
+ *   hook and reload. iotedged never sends it: 405 with the same Allow as any other method
+ *   the path does not serve (404 for an unknown path).
+ * - api-version given more than once, of which Elysia keeps the last: the answer would
+ *   depend on the order, and a POST with a wrong version first would still reprovision.
+ *   iotedged sends one parameter, so only a query with several parts is looked into.
  */
-export function refuseHead(request: Request): Response | undefined {
-  if (request.method !== "HEAD") return undefined;
-  return answerNotFound(request.method, pathOf(request.url));
+export function refuseBeforeRouting(request: Request): Response | undefined {
+  if (request.method === "HEAD") return answerNotFound(request.method, pathOf(request.url));
+
+  const url = request.url;
+  const query = url.indexOf("?");
+  if (query < 0 || url.indexOf("&", query) < 0) return undefined;
+  return apiVersionsIn(url).length > 1 ? answerBadQuery(url) : undefined;
 }
 
 function answerNotFound(method: string, path: string): Response {
@@ -73,9 +81,7 @@ function answerNotFound(method: string, path: string): Response {
 }
 
 function answerBadQuery(url: string): Response {
-  // The query as the router saw it: a URL parser would drop a "#..." the value still has.
-  const start = url.indexOf("?");
-  const versions = start < 0 ? [] : new URLSearchParams(url.slice(start + 1)).getAll("api-version");
+  const versions = apiVersionsIn(url);
   const problem =
     versions.length === 0
       ? "the api-version query parameter is missing"
@@ -84,6 +90,35 @@ function answerBadQuery(url: string): Response {
         : `api-version ${JSON.stringify(quoteRequestText(versions[0]!))} is not supported`;
 
   return errorResponse(400, `${problem}; call with ?api-version=${apiVersion}`);
+}
+
+/**
+ * The values of every api-version parameter, decoded, read as the router reads the query:
+ * from the first "?" on, a "#..." still part of the value it follows (a URL parser would
+ * drop it), and a name that is not exactly api-version ("?api-version" after "??") not
+ * taken for it.
+ */
+function apiVersionsIn(url: string): string[] {
+  const start = url.indexOf("?");
+  if (start < 0) return [];
+
+  const versions: string[] = [];
+  for (const pair of url.slice(start + 1).split("&")) {
+    const equals = pair.indexOf("=");
+    const name = equals < 0 ? pair : pair.slice(0, equals);
+    if (decodeQueryPart(name) === "api-version") {
+      versions.push(equals < 0 ? "" : decodeQueryPart(pair.slice(equals + 1)));
+    }
+  }
+  return versions;
+}
+
+function decodeQueryPart(text: string): string {
+  try {
+    return decodeURIComponent(text.replaceAll("+", " "));
+  } catch {
+    return text;
+  }
 }
 
 /** The origin every request is given before routing; a Unix socket has no host anyway. */

@@ -16,7 +16,7 @@ import {
 import { prepareSocketPath } from "../socket/path.ts";
 import { watchSocket } from "../socket/watch.ts";
 import { errorResponse } from "./errors.ts";
-import { pathOf, refuseHead, withPlainOrigin, type App } from "./app.ts";
+import { pathOf, refuseBeforeRouting, withPlainOrigin, type App } from "./app.ts";
 import { RequestLog } from "./request-log.ts";
 
 /** Requests carry no body; a reprovision notice is empty. */
@@ -166,7 +166,7 @@ function loggedHandler(app: App, requests: RequestLog): Handler {
 
     // app.fetch answers most requests without a promise; awaiting only when it returns
     // one keeps the usual answer off the microtask queue, and no closure is made for it.
-    const answer = refuseHead(request) ?? app.fetch(withPlainOrigin(request));
+    const answer = refuseBeforeRouting(request) ?? app.fetch(withPlainOrigin(request));
     if (answer instanceof Promise) {
       return answer.then((response: Response) => logged(request, response, started));
     }

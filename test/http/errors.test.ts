@@ -114,10 +114,34 @@ describe("error answers", () => {
     );
   });
 
-  test("an api-version given twice is a 400 that says so, not that the good one is unsupported", async () => {
-    expect(
-      await errorMessage(`/device/provisioninginformation?${apiQuery}&api-version=2099-01-01`, 400),
-    ).toStartWith("api-version is given more than once;");
+  test.each([
+    [`${apiQuery}&api-version=2099-01-01`, "the good one first"],
+    [`api-version=2099-01-01&${apiQuery}`, "the good one last"],
+    [`${apiQuery}&${apiQuery}`, "the good one twice"],
+    [`${apiQuery}&api%2Dversion=2099-01-01`, "one of them percent-encoded"],
+  ])(
+    "an api-version given twice (%s: %s) is a 400 that says so, whatever the order",
+    async (query) => {
+      expect(await errorMessage(`/device/provisioninginformation?${query}`, 400)).toStartWith(
+        "api-version is given more than once;",
+      );
+    },
+  );
+
+  test("a POST to reprovision with a wrong api-version first and the good one last is refused, and nothing is reprovisioned", async () => {
+    const path = `/device/reprovision?api-version=2099-01-01&${apiQuery}`;
+    const reprovisions = server.count("reprovision requested");
+
+    expect(await errorMessage(path, 400, { method: "POST" })).toStartWith(
+      "api-version is given more than once;",
+    );
+    expect(server.count("reprovision requested")).toBe(reprovisions);
+  });
+
+  test("a query that starts with a second ? has no api-version, and is told so", async () => {
+    expect(await errorMessage(`/device/provisioninginformation??${apiQuery}`, 400)).toBe(
+      "the api-version query parameter is missing; call with ?api-version=2019-04-10",
+    );
   });
 
   test("a fragment sent in the request line is part of the value it follows, and is named", async () => {
