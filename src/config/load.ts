@@ -128,12 +128,57 @@ function resolveSections(
   // Its fields are checked one by one: a wrong type in one leaves the other to check.
   if (!faultAt("/device")) checkDeviceSection(file, document.device, credentialsSection, problems);
 
-  const credentials = credentialsSection && resolveCredentials(file, base, document, problems);
+  const keysInPaths = keyInPathProblems(file, document, faultIn);
+  problems.push(...keysInPaths);
+  const credentials =
+    keysInPaths.length > 0
+      ? undefined
+      : credentialsSection && resolveCredentials(file, base, document, problems);
   const listen = faultIn("/listen") ? undefined : resolveListen(file, base, document, problems);
   if (listen?.kind === "unix") problems.push(...socketProblems(file, listen, securityOf(document)));
   if (document.runAs && !faultIn("/runAs")) problems.push(...runAsProblems(file, document.runAs));
 
   return { credentials, listen };
+}
+
+/** The fields that name a file, by the schema's paths. */
+const pathFields: [string, (document: ConfigFile) => unknown][] = [
+  ["/credentials/symmetricKey/file", (d) => d.credentials?.symmetricKey?.file],
+  ["/credentials/connectionString/file", (d) => d.credentials?.connectionString?.file],
+  ["/credentials/x509/certificate", (d) => d.credentials?.x509?.certificate],
+  ["/credentials/x509/privateKey", (d) => d.credentials?.x509?.privateKey],
+  ["/reprovision/hook/0", (d) => d.reprovision?.hook?.[0]],
+];
+
+/**
+ * A key pasted into a field that takes a path (`file:` for `key:`) would be repeated in
+ * every message about that path ("... does not exist"): it is refused here, unshown.
+ */
+function keyInPathProblems(
+  file: string,
+  document: ConfigFile,
+  faultIn: (section: string) => boolean,
+): ConfigError[] {
+  return pathFields
+    .filter(([field, read]) => !faultIn(field) && looksLikeKey(read(document)))
+    .map(
+      ([field]) =>
+        new ConfigError(
+          file,
+          field,
+          "looks like a key (not shown), not a path",
+          "write the key itself in `key:` (or the connection string in `value:`), or the path of the file that holds it here",
+        ),
+    );
+}
+
+/**
+ * Keys are base64 of at least 16 random bytes: 24 or more characters, a multiple of 4,
+ * with lower case and upper case or digits, and no "." a file name would have.
+ */
+function looksLikeKey(value: unknown): boolean {
+  if (typeof value !== "string" || value.length < 24 || value.length % 4 !== 0) return false;
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(value) && /[a-z]/.test(value) && /[A-Z0-9]/.test(value);
 }
 
 function resolveReprovision(base: string, document: ConfigFile): ReprovisionConfig {

@@ -424,6 +424,19 @@ describe("a broken configuration", () => {
         "/runAs/group: 99999999999 is beyond the largest gid there can be, 2147483647",
       ],
     }),
+    (folder) => ({
+      name: "a key pasted where a path goes, never shown",
+      document: {
+        device,
+        credentials: { symmetricKey: { file: key } },
+        listen: listen(folder),
+        reprovision: { hook: [key] },
+      },
+      expected: [
+        "/credentials/symmetricKey/file: looks like a key (not shown), not a path; write the key itself in `key:`",
+        "/reprovision/hook/0: looks like a key (not shown), not a path",
+      ],
+    }),
     () => ({
       name: "an http endpoint beyond loopback, among the other problems",
       document: {
