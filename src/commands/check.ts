@@ -8,13 +8,19 @@ import { ExitCode } from "../errors.ts";
 import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
 import { maskedInfo } from "../provisioning/state.ts";
 import { resolveSocketOwnership } from "../socket/ownership.ts";
+import { checkSocketPath } from "../socket/path.ts";
 import { warnBeyondLoopback } from "../http/listen.ts";
 
 export function checkCommand(source: ConfigSource, print: (text: string) => void): number {
   const { config, service, state } = loadState(source);
-  // Owner, group and mode are refused by serve before binding; check must refuse them too.
-  if (config.listen.kind === "unix") resolveSocketOwnership(config, service);
-  else warnBeyondLoopback(config.listen);
+  // What serve refuses before binding, check refuses too; whether a socket already at the
+  // path is in use only binding can tell (it may be this extprov's own).
+  if (config.listen.kind === "unix") {
+    resolveSocketOwnership(config, service);
+    checkSocketPath(config.listen.path);
+  } else {
+    warnBeyondLoopback(config.listen);
+  }
 
   print(`configuration ${config.file} is valid`);
   print(`endpoint: ${describeListen(config.listen)}`);

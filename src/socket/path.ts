@@ -2,7 +2,7 @@
  * Makes the socket path ready to bind without ever deleting what a user owns: only a
  * stale socket, one no server answers on, is removed.
  */
-import { lstatSync, mkdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -10,9 +10,25 @@ import { log } from "../log.ts";
 /** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
 export async function prepareSocketPath(path: string): Promise<void> {
   prepareParent(dirname(path));
+  if (checkWhatIsThere(path)) await removeIfStale(path);
+}
 
+/**
+ * What prepareSocketPath refuses, found without creating, probing or removing anything,
+ * for `check`. A socket already at the path passes: it may be this extprov's own.
+ */
+export function checkSocketPath(path: string): void {
+  const folder = dirname(path);
+  const existing = statOrUndefined(folder);
+  if (existing) checkParent(folder, existing);
+
+  checkWhatIsThere(path);
+}
+
+/** Throws for anything at `path` but a socket; true when a socket is there. */
+function checkWhatIsThere(path: string): boolean {
   const existing = lstatOrUndefined(path);
-  if (!existing) return;
+  if (!existing) return false;
 
   if (existing.isSymbolicLink()) {
     throw new ListenError(
@@ -35,7 +51,7 @@ export async function prepareSocketPath(path: string): Promise<void> {
     );
   }
 
-  await removeIfStale(path);
+  return true;
 }
 
 function prepareParent(folder: string): void {
@@ -56,6 +72,10 @@ function prepareParent(folder: string): void {
     return;
   }
 
+  checkParent(folder, existing);
+}
+
+function checkParent(folder: string, existing: Stats): void {
   if (!existing.isDirectory()) {
     throw new ListenError(`${folder} is not a folder`, "choose a socket path inside a folder");
   }

@@ -78,6 +78,21 @@ time.sleep(60)
   };
 }
 
+/** What serve refuses before binding, check refuses the same way without changing anything. */
+async function refusedByServeAndCheck(folder: string, socket: string) {
+  const output = await refusedStart(folder, socket);
+  const refusal = /refused to start: (.*)/.exec(output)?.[1];
+  expect(refusal).toBeDefined();
+
+  const checked = await runExtprov({
+    args: ["check", "--config", configFor(folder, socket)],
+    secrets: [key],
+  });
+  expect(checked.code).toBe(4);
+  expect(checked.output).toContain(`check failed: ${refusal}`);
+  return output;
+}
+
 /** serve as nobody (uid 65534), with a configuration nobody owns, in a folder root owns. */
 function startAsNobody(folder: string, socket: string) {
   const config = configFor(folder, socket);
@@ -264,34 +279,34 @@ describe("what already exists at the socket path", () => {
     },
   );
 
-  test("a regular file is never deleted", async () => {
+  test("a regular file is never deleted, and check refuses it too", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
     writeFileSync(socket, "user data");
 
-    expect(await refusedStart(folder, socket)).toContain("exists and is not a socket");
+    expect(await refusedByServeAndCheck(folder, socket)).toContain("exists and is not a socket");
     expect(readFileSync(socket, "utf8")).toBe("user data");
   });
 
-  test("a directory, as docker creates for a missing bind-mount source, is never deleted", async () => {
+  test("a directory, as docker creates for a missing bind-mount source, is never deleted, and check refuses it too", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
     mkdirSync(socket);
 
-    expect(await refusedStart(folder, socket)).toContain(
+    expect(await refusedByServeAndCheck(folder, socket)).toContain(
       "is a directory; a container runtime creates one",
     );
     expect(lstatSync(socket).isDirectory()).toBe(true);
   });
 
-  test("a symbolic link is neither followed nor deleted", async () => {
+  test("a symbolic link is neither followed nor deleted, and check refuses it too", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
     const target = join(folder, "target");
     writeFileSync(target, "target data");
     symlinkSync(target, socket);
 
-    expect(await refusedStart(folder, socket)).toContain("is a symbolic link");
+    expect(await refusedByServeAndCheck(folder, socket)).toContain("is a symbolic link");
     expect(readlinkSync(socket)).toBe(target);
     expect(readFileSync(target, "utf8")).toBe("target data");
   });
@@ -310,13 +325,13 @@ describe("the socket's folder", () => {
     expect(await server.stop()).toBe(0);
   });
 
-  test("is refused when every user may write to it", async () => {
+  test("is refused by serve and check when every user may write to it", async () => {
     const folder = tempDir();
     const open = join(folder, "open");
     mkdirSync(open);
     chmodSync(open, 0o1777);
 
-    expect(await refusedStart(folder, join(open, "external.sock"))).toContain(
+    expect(await refusedByServeAndCheck(folder, join(open, "external.sock"))).toContain(
       "is writable by every user, who could replace the socket",
     );
   });
