@@ -10,6 +10,7 @@ import { checkCommand } from "./commands/check.ts";
 import { probeCommand } from "./commands/probe.ts";
 import { reloadCommand } from "./commands/reload.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { writeSync } from "node:fs";
 import { describeError, ExitCode, ExtprovError, UsageError } from "./errors.ts";
 import { log } from "./log.ts";
 
@@ -20,11 +21,11 @@ async function main(argv: string[]): Promise<number> {
   const args = parseArguments(argv);
   log.configure({ level: args.logLevel, format: args.logFormat });
   command = args.command;
-  const print = (text: string) => stdout().write(text + "\n");
+  const print = (text: string) => writeOutput(text + "\n");
 
   switch (args.command) {
     case "help":
-      stdout().write(helpText);
+      writeOutput(helpText);
       return ExitCode.ok;
     case "version":
       print(versionLine());
@@ -65,15 +66,31 @@ function failureEvent(error: unknown): string {
 }
 
 /**
- * process.stdout, for the commands that print, with a reader that goes away (`| head`)
- * ignored. Only looked up when printing: making it loads Node's stream modules, about
- * 1 MiB that `serve` has no use for, since the log goes to stderr through Bun's own
- * writer (log.ts), which a closed stderr does not stop.
+ * Writes to stdout whole, or fails the command with exit 1: a report lost to a full disk
+ * or to a reader that went away must not pass as done. Synchronous, and without
+ * process.stdout, whose stream modules (about 1 MiB) `serve` has no use for; the log goes
+ * to stderr through Bun's own writer (log.ts).
  */
-function stdout(): NodeJS.WriteStream {
-  const stream = process.stdout;
-  if (stream.listenerCount("error") === 0) stream.on("error", () => {});
-  return stream;
+function writeOutput(text: string): void {
+  let rest = Buffer.from(text);
+
+  while (rest.length > 0) {
+    try {
+      rest = rest.subarray(writeSync(1, rest));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // A stdout another program made non-blocking takes the rest a moment later.
+      if (code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      throw new ExtprovError(
+        `cannot write the output to stdout (${code ?? "error"})`,
+        ExitCode.failure,
+        "check that its file system is not full and that what reads it is still there",
+      );
+    }
+  }
 }
 
 main(process.argv.slice(2))

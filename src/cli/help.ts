@@ -41,7 +41,7 @@ Options:
 
 Exit codes:
   0  stopped cleanly, check or probe passed, or reload signalled
-  1  unexpected failure
+  1  unexpected failure, or what a command prints could not be written
   2  wrong command-line arguments (logged as "usage error", whatever the command)
   3  the configuration or a credential is invalid
   4  the endpoint cannot be opened as configured (socket path, owner, mode, address),

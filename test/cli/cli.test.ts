@@ -69,6 +69,20 @@ describe("extprov's command line", () => {
     expect(version.output).toStartWith(`extprov ${packageJson.version} `);
   });
 
+  test("a command whose output cannot be written fails and says so", async () => {
+    const toFullDisk = ["sh", "-c", 'exec "$@" >/dev/full', "sh"];
+    const runs = await Promise.all(
+      [["version"], ["help"], ["check", "--demo"]].map((args) =>
+        runExtprov({ args, wrapper: toFullDisk, cwd: tempDir() }),
+      ),
+    );
+
+    for (const result of runs) {
+      expect(result.code).toBe(1);
+      expect(result.output).toContain("cannot write the output to stdout (ENOSPC)");
+    }
+  });
+
   test("--version prints the package version", async () => {
     const result = await runExtprov({ args: ["--version"] });
 
