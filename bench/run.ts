@@ -153,15 +153,26 @@ function extprovContender(name: string, executable: string, work: string): Conte
 
 /** The sources at `ref`, beside this checkout's node_modules; fails if git does not know it. */
 function checkOut(ref: string, work: string): string {
+  // Resolved to a commit first: whatever `ref` says is never read by git as an option.
+  const commit = Bun.spawnSync(
+    ["git", "-C", root, "rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`],
+    { stderr: "ignore" },
+  );
+  if (commit.exitCode !== 0) {
+    throw new BenchError(`--baseline ${ref}: git knows no commit by that name`);
+  }
+
   const source = join(work, "baseline-source");
   mkdirSync(source);
-
-  const archive = Bun.spawnSync(["git", "-C", root, "archive", "--format=tar", ref]);
+  const hash = commit.stdout.toString().trim();
+  const archive = Bun.spawnSync(["git", "-C", root, "archive", "--format=tar", hash]);
   if (archive.exitCode !== 0) {
-    throw new Error(`--baseline ${ref}: ${archive.stderr.toString().trim()}`);
+    throw new BenchError(`--baseline ${ref}: ${archive.stderr.toString().trim()}`);
   }
   const unpack = Bun.spawnSync(["tar", "-x", "-C", source], { stdin: archive.stdout });
-  if (unpack.exitCode !== 0) throw new Error(`--baseline ${ref}: ${unpack.stderr.toString()}`);
+  if (unpack.exitCode !== 0) {
+    throw new BenchError(`--baseline ${ref}: ${unpack.stderr.toString().trim()}`);
+  }
 
   symlinkSync(join(root, "node_modules"), join(source, "node_modules"));
   return source;
@@ -501,4 +512,11 @@ function report(
   return lines.join("\n") + "\n";
 }
 
-await main();
+/** A mistake in how the benchmark was asked for: one line, without a stack trace. */
+class BenchError extends Error {}
+
+await main().catch((error: unknown) => {
+  if (!(error instanceof BenchError)) throw error;
+  console.error(`bench: ${error.message}`);
+  process.exit(2);
+});

@@ -4,6 +4,7 @@
  * figures come from `bun run bench` only.
  */
 import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/server.ts";
 
@@ -36,10 +37,14 @@ test("bench/run.ts --quick measures all the servers, and a baseline commit, in e
   expect(output).toContain("Load generator saturation");
 }, 300_000);
 
-test("bench/run.ts --baseline with a commit git does not know fails at once and says so", async () => {
-  const { output, errors, code } = await runBench("--quick", "--baseline", "no-such-commit");
+test.each(["no-such-commit", "HEAD:src", "--output=bench-output.tar"])(
+  "bench/run.ts --baseline %s fails at once with one line, and git takes it for no option",
+  async (ref) => {
+    const { output, errors, code } = await runBench("--quick", `--baseline=${ref}`);
 
-  expect(code).not.toBe(0);
-  expect(errors).toContain("--baseline no-such-commit");
-  expect(output).not.toContain("| extprov |");
-});
+    expect(code).toBe(2);
+    expect(errors).toBe(`bench: --baseline ${ref}: git knows no commit by that name\n`);
+    expect(output).toBe("");
+    expect(existsSync(join(repoRoot, "bench-output.tar"))).toBe(false);
+  },
+);
