@@ -78,14 +78,37 @@ export async function runtimeFor(
   const work = mkdtempSync(join(cacheDir, ".fetch-"));
   try {
     await fetchRuntime(`${target.runtimePackage}@${version}`, expected, work);
-    rmSync(folder, { recursive: true, force: true });
-    renameSync(join(work, "package", "bin"), folder);
-    await Bun.write(stamp, expected);
+    const fresh = join(work, "package", "bin");
+    await Bun.write(join(fresh, "tarball-integrity"), expected);
+    await publish(fresh, folder, expected);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 
   return runtime;
+}
+
+/**
+ * Puts a complete runtime folder in place with one rename, so that another build running
+ * at the same time (two benchmarks, the tests and a build) never sees half of one, and
+ * never loses the one it is compiling with: if a good one appeared meanwhile it stays.
+ */
+async function publish(fresh: string, folder: string, expected: string): Promise<void> {
+  try {
+    renameSync(fresh, folder);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+  }
+
+  if ((await readText(join(folder, "tarball-integrity"))) === expected) return;
+
+  // An old or broken runtime is there: moved aside whole, then replaced.
+  const aside = `${folder}.old-${process.pid}`;
+  renameSync(folder, aside);
+  renameSync(fresh, folder);
+  rmSync(aside, { recursive: true, force: true });
 }
 
 async function fetchRuntime(spec: string, expected: string, work: string): Promise<void> {

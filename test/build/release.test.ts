@@ -3,7 +3,7 @@
  * the executables in bin/ beside it), and the pinned runtimes behind cross-compiling.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compileExecutable } from "../../build/compile-executable.ts";
 import { packArchive } from "../../build/package-release.ts";
@@ -259,6 +259,26 @@ describe("targets and runtimes", () => {
     expect(await Bun.file(outfile).bytes()).toEqual(await built("extprov-linux-x64"));
     const embedded = Buffer.from(await built("extprov-linux-x64-baseline"));
     expect(embedded.includes("/$bunfs/root/extprov-linux-x64-baseline")).toBe(true);
+  });
+
+  test("two builds fetching the same runtime at once both get a whole one, and leave no scraps", async () => {
+    using cache = temporaryFolder("extprov-runtime-");
+    const target = targets.find((t) => t.name === "linux-arm64")!;
+
+    const fetches = [
+      runtimeFor(target, Bun.version, cache.path),
+      runtimeFor(target, Bun.version, cache.path),
+    ];
+    // The first one done may already be compiling with it: the other must not replace it.
+    const inUse = statSync(await Promise.race(fetches)).ino;
+    const runtimes = await Promise.all(fetches);
+
+    expect(runtimes[0]).toBe(runtimes[1]!);
+    expect(statSync(runtimes[0]!).ino).toBe(inUse);
+    expect(await Bun.file(runtimes[0]!).bytes()).toEqual(
+      await Bun.file(await runtimeFor(target, Bun.version, defaultRuntimeCache)).bytes(),
+    );
+    expect(readdirSync(cache.path)).toEqual([`bun-linux-aarch64-${Bun.version}`]);
   });
 
   test("refuses a runtime tarball whose integrity differs from the pin", async () => {
