@@ -8,6 +8,7 @@ import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { Value, ValueErrorType, type ValueError } from "@sinclair/typebox/value";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import { checkDeviceSection } from "./device.ts";
+import { duplicateKeys, type DuplicateKey } from "./duplicate-keys.ts";
 import { httpAddressOf, isLoopback, socketPathLengthProblem } from "./endpoint.ts";
 import { ConfigFile, type Principal, type ProvisioningStatus } from "./schema.ts";
 import type { ProvisioningSubstatus } from "./schema.ts";
@@ -253,6 +254,11 @@ function parseDocument(file: string, text: string): unknown {
     ]);
   }
 
+  const duplicates = duplicateKeys(text, json);
+  if (duplicates.length > 0) {
+    throw new ConfigErrors(duplicates.map((duplicate) => duplicateKeyError(file, duplicate)));
+  }
+
   if (document === null || document === undefined) {
     throw new ConfigErrors([
       new ConfigError(
@@ -265,6 +271,20 @@ function parseDocument(file: string, text: string): unknown {
   }
 
   return document;
+}
+
+function duplicateKeyError(file: string, { parent, key, firstLine, line }: DuplicateKey) {
+  // A name is repeated only when it looks like one: a pasted key may have become a name.
+  const field = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(key)
+    ? `${parent}/${key}`
+    : `${parent}/<a field whose name looks like a value, not shown>`;
+
+  return new ConfigError(
+    file,
+    field,
+    `is given twice, on lines ${firstLine} and ${line}, and the second would silently replace the first`,
+    "keep one, with everything it should hold",
+  );
 }
 
 /**

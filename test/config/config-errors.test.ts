@@ -197,6 +197,20 @@ const cases: ((folder: string) => Case)[] = [
     expected: ["not valid YAML near line 3"],
   }),
   (folder) => ({
+    name: "a section given twice, the second of which would win silently",
+    text: [
+      "device: { hubName: h.azure-devices.net, deviceId: d }",
+      `credentials: { symmetricKey: { key: ${key} } }`,
+      `listen: { endpoint: "unix://${folder}/s.sock", socket: { mode: "0600" } }`,
+      "listen:",
+      `  endpoint: "unix://${folder}/s.sock"`,
+      "",
+    ].join("\n"),
+    expected: [
+      "/listen: is given twice, on lines 3 and 4, and the second would silently replace the first; keep one",
+    ],
+  }),
+  (folder) => ({
     name: "credentials given as a word instead of a mapping",
     document: { device, credentials: "symmetricKey", listen: listen(folder) },
     expected: [
