@@ -16,6 +16,7 @@ UNIT_FILE=/lib/systemd/system/extprov.service
 WANTS_LINK=/etc/systemd/system/multi-user.target.wants/extprov.service
 INIT_SCRIPT=/etc/init.d/extprov
 LOGROTATE_FILE=/etc/logrotate.d/extprov
+OPENRC_LINK=/etc/runlevels/default/extprov
 # The system folders this script made, so that --uninstall removes only those (if empty).
 MADE_RECORD=/var/lib/extprov/made-folders
 IOTEDGE_CONFIG=/etc/iotedge/config.yaml
@@ -64,8 +65,10 @@ Options:
                         the service is enabled by links, nothing is started.
   --arch x64|arm64      The device's CPU (default: from uname -m).
   --libc glibc|musl     The device's C library (default: ld-musl-* in DIR/lib means musl).
-  --init systemd|sysv   The device's init (default: /run/systemd/system on this system,
-                        DIR/lib/systemd/systemd in an image).
+  --init systemd|sysv|openrc
+                        The device's init (default: systemd where /run/systemd/system is
+                        on this system, or DIR/lib/systemd/systemd in an image; OpenRC
+                        where openrc-run is; else SysV or BusyBox init).
   --configure-iotedge   Also point iotedged at extprov: replace the provisioning: section
                         of DIR/etc/iotedge/config.yaml, keeping a dated backup.
   --dry-run             Check everything and print what would be done; change nothing.
@@ -167,7 +170,7 @@ set_option() {
     --arch=x64 | --arch=x86_64 | --arch=amd64) ARCH=x64 ;;
     --arch=arm64 | --arch=aarch64) ARCH=arm64 ;;
     --libc=glibc | --libc=musl) LIBC=$2 ;;
-    --init=systemd | --init=sysv) INIT=$2 ;;
+    --init=systemd | --init=sysv | --init=openrc) INIT=$2 ;;
     --arch=*) usage_error "--arch $2 is not supported; extprov runs on $SUPPORTED" ;;
     *) usage_error "$1 takes $(option_values "$1"), not $2" ;;
     esac
@@ -176,7 +179,7 @@ set_option() {
 option_values() {
     case $1 in
     --libc) echo "glibc or musl" ;;
-    *) echo "systemd or sysv" ;;
+    *) echo "systemd, sysv or openrc" ;;
     esac
 }
 
@@ -226,7 +229,7 @@ check_root() {
 check_release() {
     HERE=$(cd "$(dirname "$0")" && pwd -P)
     for file in examples/config.yaml init/extprov.service init/extprov.init \
-        init/extprov.logrotate; do
+        init/extprov.openrc init/extprov.logrotate; do
         if [ ! -f "$HERE/$file" ]; then
             die "$HERE/$file is missing: run install.sh from the unpacked release folder"
         fi
@@ -414,6 +417,9 @@ detect_init() {
             INIT=systemd
         elif [ "$LIVE" = no ] && [ -e "$(path_in_root /usr/lib/systemd/systemd)" ]; then
             INIT=systemd
+        elif [ -e "$(path_in_root /sbin/openrc-run)" ] ||
+            [ -e "$(path_in_root /usr/sbin/openrc-run)" ]; then
+            INIT=openrc
         fi
     fi
     if [ "$LIVE" = yes ] && [ "$INIT" = systemd ]; then
@@ -803,9 +809,8 @@ enable_init_script() {
     fi
     links=$(rc_links)
     if [ -z "$links" ]; then
-        # Known limit: OpenRC (Alpine) needs its own openrc-run script, which is not shipped.
         warn "no rcN.d folders and no /etc/init.d/rcS in $(shown /etc):" \
-            "have your init run $INIT_SCRIPT start (OpenRC: from /etc/local.d/extprov.start)"
+            "have your init run $INIT_SCRIPT start (for OpenRC: install.sh --init openrc)"
         return 0
     fi
     # A redirected loop, not a pipe: it must run in this shell to count its changes.
@@ -825,7 +830,22 @@ install_init_script() {
     install_log_rotation
 }
 
-# The init script appends to /var/log/extprov.log; systemd's journal needs no rotation.
+# OpenRC runs the same /etc/init.d/extprov path with its own script, started in the
+# default runlevel by a link, as `rc-update add` makes it.
+install_openrc_script() {
+    install_file "$HERE/init/extprov.openrc" "$INIT_SCRIPT" 755 0:0
+    SERVICE_CHANGED=$FILE_CHANGED
+    if [ "$LIVE" = yes ] && command -v rc-update >/dev/null 2>&1; then
+        if [ ! -L "$OPENRC_LINK" ]; then
+            change rc-update add extprov default
+        fi
+    else
+        ensure_link "$OPENRC_LINK" "$INIT_SCRIPT"
+    fi
+    install_log_rotation
+}
+
+# The init scripts append to /var/log/extprov.log; systemd's journal needs no rotation.
 install_log_rotation() {
     if [ -d "$R/etc/logrotate.d" ]; then
         install_file "$HERE/init/extprov.logrotate" "$LOGROTATE_FILE" 644 0:0
@@ -973,11 +993,11 @@ do_install() {
     install_executable
     install_docs
     install_config
-    if [ "$INIT" = systemd ]; then
-        install_systemd_unit
-    else
-        install_init_script
-    fi
+    case $INIT in
+    systemd) install_systemd_unit ;;
+    openrc) install_openrc_script ;;
+    *) install_init_script ;;
+    esac
     configure_iotedge
     record_made_folders
     activate_service
@@ -995,7 +1015,8 @@ installed_files() {
             echo "$path"
         fi
     done
-    for link in "$R"/etc/rc?.d/[SK][0-9][0-9]extprov "$R"/etc/init.d/S[0-9][0-9]extprov; do
+    for link in "$R"/etc/rc?.d/[SK][0-9][0-9]extprov "$R"/etc/init.d/S[0-9][0-9]extprov \
+        "$R"/etc/runlevels/*/extprov; do
         if [ -L "$link" ]; then
             echo "${link#"$R"}"
         fi
@@ -1012,6 +1033,9 @@ stop_service() {
         change "$INIT_SCRIPT" stop
         if command -v update-rc.d >/dev/null 2>&1; then
             change update-rc.d -f extprov remove
+        fi
+        if command -v rc-update >/dev/null 2>&1 && [ -L "$OPENRC_LINK" ]; then
+            change rc-update del extprov default
         fi
     fi
 }

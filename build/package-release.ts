@@ -19,6 +19,7 @@ export const archiveFiles: readonly ArchiveFile[] = [
   { path: "examples/config.yaml", sources: ["examples/config.yaml"], mode: 0o644 },
   { path: "init/extprov.service", sources: ["build/init/extprov.service"], mode: 0o644 },
   { path: "init/extprov.init", sources: ["build/init/extprov.init"], mode: 0o755 },
+  { path: "init/extprov.openrc", sources: ["build/init/extprov.openrc"], mode: 0o755 },
   { path: "init/extprov.logrotate", sources: ["build/init/extprov.logrotate"], mode: 0o644 },
   { path: "README.md", sources: ["README.md"], mode: 0o644 },
 ];

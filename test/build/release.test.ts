@@ -125,6 +125,7 @@ describe("packArchive", () => {
     "examples/config.yaml",
     "build/init/extprov.service",
     "build/init/extprov.init",
+    "build/init/extprov.openrc",
     "build/init/extprov.logrotate",
     "README.md",
   ];
@@ -153,6 +154,7 @@ describe("packArchive", () => {
       "-rw-r--r-- extprov-9.9.9-linux-x64/examples/config.yaml",
       "-rwxr-xr-x extprov-9.9.9-linux-x64/init/extprov.init",
       "-rw-r--r-- extprov-9.9.9-linux-x64/init/extprov.logrotate",
+      "-rwxr-xr-x extprov-9.9.9-linux-x64/init/extprov.openrc",
       "-rw-r--r-- extprov-9.9.9-linux-x64/init/extprov.service",
       "-rwxr-xr-x extprov-9.9.9-linux-x64/install.sh",
     ]);
@@ -177,6 +179,7 @@ describe("packArchive", () => {
       "install.sh",
       "init/extprov.service",
       "init/extprov.init",
+      "init/extprov.openrc",
       "init/extprov.logrotate",
       "README.md",
     ]);

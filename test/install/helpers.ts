@@ -110,8 +110,8 @@ export interface RootOptions {
   libc?: "glibc" | "musl";
   /** Adds etc/shadow and etc/gshadow, root:42 0640 as Debian has them. */
   shadow?: boolean;
-  /** SysV runlevel folders (rc0.d..rc6.d), or BusyBox/Buildroot's etc/init.d/rcS. */
-  rc?: "sysv" | "busybox";
+  /** SysV runlevel folders (rc0.d..rc6.d), BusyBox/Buildroot's etc/init.d/rcS, or OpenRC. */
+  rc?: "sysv" | "busybox" | "openrc";
 }
 
 /** A device root file system: account files, a C library loader, optionally systemd. */
@@ -145,6 +145,10 @@ export function makeRoot(options: RootOptions = {}): string {
     }
   }
   if (options.rc === "busybox") write(root, "etc/init.d/rcS", "#!/bin/sh\n", 0o755);
+  if (options.rc === "openrc") {
+    write(root, "sbin/openrc-run", "#!/bin/sh\n", 0o755);
+    mkdirSync(join(root, "etc/runlevels/default"), { recursive: true });
+  }
   return root;
 }
 

@@ -19,6 +19,12 @@ import {
   shells,
   write,
 } from "./helpers.ts";
+/** The symbolic links in a listing, as "path -> target". */
+function linksIn(tree: ReturnType<typeof listTree>): string[] {
+  return tree
+    .filter((entry) => entry.type === "link")
+    .map((entry) => `${entry.path} -> ${entry.content}`);
+}
 
 const example = readFileSync(join(projectRoot, "examples/config.yaml"), "utf8");
 
@@ -355,11 +361,7 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(result.code).toBe(0);
     expect(entryAt(tree, "etc/init.d/extprov")).toMatchObject({ mode: "0755", owner: "0:0" });
     expect(read(root, "etc/init.d/extprov")).toBe(read(projectRoot, "build/init/extprov.init"));
-    expect(
-      tree
-        .filter((entry) => entry.type === "link")
-        .map((entry) => `${entry.path} -> ${entry.content}`),
-    ).toEqual([
+    expect(linksIn(tree)).toEqual([
       "etc/rc0.d/K81extprov -> ../init.d/extprov",
       "etc/rc1.d/K81extprov -> ../init.d/extprov",
       "etc/rc2.d/S19extprov -> ../init.d/extprov",
@@ -414,6 +416,31 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     expect(uninstall.code).toBe(0);
     expect(uninstall.stderr).toContain(`+ rm -rf ${root}/etc/init.d/S49extprov`);
     expect(existsSync(join(root, "etc/init.d/extprov"))).toBe(false);
+  });
+
+  test("an OpenRC image gets the openrc-run script, started in the default runlevel", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ rc: "openrc", libc: "musl" });
+    mkdirSync(join(root, "etc/logrotate.d"));
+
+    const result = runInstall(shell, release, ["--root", root]);
+    const tree = listTree(root);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("extprov-linux-x64-musl for x64/musl, openrc init");
+    expect(entryAt(tree, "etc/init.d/extprov")).toMatchObject({ mode: "0755", owner: "0:0" });
+    expect(read(root, "etc/init.d/extprov")).toBe(read(projectRoot, "build/init/extprov.openrc"));
+    expect(linksIn(tree)).toEqual(["etc/runlevels/default/extprov -> /etc/init.d/extprov"]);
+    expect(existsSync(join(root, "etc/logrotate.d/extprov"))).toBe(true);
+    expect(result.stderr).not.toContain("no rcN.d folders");
+    expect(runInstall(shell, release, ["--root", root]).stderr).toContain("nothing to change");
+
+    const uninstall = runInstall(shell, release, ["--root", root, "--uninstall"]);
+
+    expect(uninstall.code).toBe(0);
+    expect(existsSync(join(root, "etc/init.d/extprov"))).toBe(false);
+    expect(existsSync(join(root, "etc/runlevels/default/extprov"))).toBe(false);
+    expect(existsSync(join(root, "etc/runlevels/default"))).toBe(true);
   });
 
   test("--init sysv overrides an image's systemd", async () => {

@@ -27,7 +27,7 @@ import {
   write,
 } from "./helpers.ts";
 
-const scripts = ["install.sh", "build/init/extprov.init"];
+const scripts = ["install.sh", "build/init/extprov.init", "build/init/extprov.openrc"];
 const unit = join(projectRoot, "build/init/extprov.service");
 
 /** Without systemd-analyze these tests are skipped, and their names say so. */
