@@ -19,6 +19,7 @@ import {
   shells,
   write,
 } from "./helpers.ts";
+
 /** The symbolic links in a listing, as "path -> target". */
 function linksIn(tree: ReturnType<typeof listTree>): string[] {
   return tree
