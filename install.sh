@@ -68,7 +68,8 @@ Options:
   --init systemd|sysv|openrc
                         The device's init (default: systemd where /run/systemd/system is
                         on this system, or DIR/lib/systemd/systemd in an image; OpenRC
-                        where openrc-run is; else SysV or BusyBox init).
+                        where it booted this system (/run/openrc/softlevel), or where
+                        DIR/sbin/openrc-run is; else SysV or BusyBox init).
   --configure-iotedge   Also point iotedged at extprov: replace the provisioning: section
                         of DIR/etc/iotedge/config.yaml, keeping a dated backup.
   --dry-run             Check everything and print what would be done; change nothing.
@@ -417,8 +418,11 @@ detect_init() {
             INIT=systemd
         elif [ "$LIVE" = no ] && [ -e "$(path_in_root /usr/lib/systemd/systemd)" ]; then
             INIT=systemd
-        elif [ -e "$(path_in_root /sbin/openrc-run)" ] ||
-            [ -e "$(path_in_root /usr/sbin/openrc-run)" ]; then
+        elif [ "$LIVE" = yes ] && [ -e /run/openrc/softlevel ]; then
+            # OpenRC booted this system; its package alone does not make it the init.
+            INIT=openrc
+        elif [ "$LIVE" = no ] && { [ -e "$(path_in_root /sbin/openrc-run)" ] ||
+            [ -e "$(path_in_root /usr/sbin/openrc-run)" ]; }; then
             INIT=openrc
         fi
     fi
