@@ -4,9 +4,11 @@
  * end of a file would replace the first, its socket mode with it, unnoticed.
  *
  * JSON is scanned exactly. YAML is scanned line by line for block mappings, the style the
- * examples use for sections; what the scan cannot follow for sure (keys inside flow
- * mappings written on one line, mappings inside sequences) is left alone rather than
- * guessed at, so a valid file is never refused.
+ * examples use for sections. What the scan cannot follow for sure is left alone rather
+ * than guessed at, so that a valid file is never refused: the text of scalars, mappings
+ * inside sequence items and flow mappings written on one line are skipped, and at a tag,
+ * an anchor, an alias, an explicit key, or quoted or flow text that goes on past its line,
+ * the scan stops (what it found before still counts).
  */
 
 export interface DuplicateKey {
@@ -33,37 +35,44 @@ interface Mapping {
 /** A key at the start of a line (after any "- "): plain, or in single or double quotes. */
 const blockKey =
   /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{[\]},&*!|>%@`-][^#]*?)\s*:(?:\s+(.*))?$/;
-/** A block scalar's header (`|`, `>-`, `|2`): the lines indented below it are its text. */
-const blockScalarHeader = /^[|>][+-]?\d*[+-]?\s*(?:#.*)?$/;
 
 function yamlDuplicates(text: string): DuplicateKey[] {
   const found: DuplicateKey[] = [];
   const open: Mapping[] = [];
+  // Lines indented deeper than this are text: a block scalar's, a multi-line plain
+  // scalar's, or a sequence item's, which the scan does not look into.
   let textBelow: number | undefined;
 
-  text.split("\n").forEach((raw, index) => {
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
+  for (const [index, raw] of lines.entries()) {
     const line = raw.replace(/\r$/, "");
     const content = line.trimStart();
     const column = line.length - content.length;
 
-    // The lines of a block scalar are text, whatever they look like.
     if (textBelow !== undefined) {
-      if (content === "" || column > textBelow) return;
+      if (content === "" || column > textBelow) continue;
       textBelow = undefined;
     }
-    if (content === "" || content.startsWith("#")) return;
-    if (/^(?:---|\.\.\.)(?:\s|$)/.test(content)) return void (open.length = 0);
+    if (content === "" || content.startsWith("#")) continue;
+    if (/^(?:---|\.\.\.)(?:\s|$)/.test(content)) {
+      open.length = 0;
+      continue;
+    }
 
-    // A sequence item closes what was open inside the item before; mappings inside items
-    // are not followed.
+    // A sequence item closes what was open inside the item before.
     if (/^-(?:\s|$)/.test(content)) {
       closeFrom(open, column + 1);
-      if (blockScalarHeader.test(content.slice(1).trim())) textBelow = column;
-      return;
+      const item = valueOf(content.slice(1));
+      if (unfollowable(item)) break;
+      if (item !== "") textBelow = column;
+      continue;
     }
 
     const match = blockKey.exec(content);
-    if (!match) return;
+    if (!match) {
+      if (/^[{["'?!&*%@`|>]/.test(content)) break;
+      continue;
+    }
 
     closeFrom(open, column + 1);
     let mapping = open.at(-1);
@@ -79,10 +88,43 @@ function yamlDuplicates(text: string): DuplicateKey[] {
     else found.push({ parent: mapping.path, key, firstLine, line: index + 1 });
     mapping.lastKey = key;
 
-    if (blockScalarHeader.test(match[2] ?? "")) textBelow = column;
-  });
+    const value = valueOf(match[2] ?? "");
+    if (unfollowable(value)) break;
+    if (value !== "") textBelow = column;
+  }
 
   return found;
+}
+
+/** What follows a key's colon or an item's dash, without a comment. */
+function valueOf(text: string): string {
+  return text.trim().replace(/(?:^|\s+)#.*$/, "");
+}
+
+/**
+ * Values after which the scan cannot tell keys from text for sure, so it stops there
+ * (and finds nothing beyond): tags, anchors, aliases, explicit keys, and quoted or flow
+ * text left open on its line.
+ */
+function unfollowable(value: string): boolean {
+  if (/^[!&*?%@`]/.test(value)) return true;
+  if (value.startsWith('"')) return !/^"(?:[^"\\]|\\.)*"$/.test(value);
+  if (value.startsWith("'")) return !/^'(?:[^']|'')*'$/.test(value);
+  if (/^[{[]/.test(value)) return !closesOnItsLine(value);
+  return false;
+}
+
+/** Whether a flow collection's brackets, outside its quoted strings, all close. */
+function closesOnItsLine(value: string): boolean {
+  const unquoted = value.replace(/"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'/g, "");
+  if (/["']/.test(unquoted)) return false;
+
+  let depth = 0;
+  for (const char of unquoted) {
+    if (char === "{" || char === "[") depth++;
+    if (char === "}" || char === "]") depth--;
+  }
+  return depth === 0;
 }
 
 /** Closes the mappings that start at `column` or deeper. */
@@ -125,7 +167,7 @@ function jsonDuplicates(text: string): DuplicateKey[] {
     } else if (char === '"') {
       const end = endOfString(text, i);
       const object = open.at(-1);
-      if (object?.keys && /^\s*:/.test(text.slice(end + 1, end + 64))) {
+      if (object?.keys && text[skipSpace(text, end + 1)] === ":") {
         const key = JSON.parse(text.slice(i, end + 1)) as string;
         const firstLine = object.keys.get(key);
         if (firstLine === undefined) object.keys.set(key, line);
@@ -137,6 +179,13 @@ function jsonDuplicates(text: string): DuplicateKey[] {
   }
 
   return found;
+}
+
+/** The index of the first character at or after `start` that is not white space. */
+function skipSpace(text: string, start: number): number {
+  let i = start;
+  while (i < text.length && /\s/.test(text[i]!)) i++;
+  return i;
 }
 
 /** The index of the quote that closes the string opening at `start`. */

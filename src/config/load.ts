@@ -152,8 +152,9 @@ const pathFields: [string, (document: ConfigFile) => unknown][] = [
 ];
 
 /**
- * A key pasted into a field that takes a path (`file:` for `key:`) would be repeated in
- * every message about that path ("... does not exist"): it is refused here, unshown.
+ * A key pasted into a field that takes a path (`file:` for `key:`) is refused here, where
+ * the mistake is plain; messages about a path that merely may hold a secret leave it out
+ * (shown-path.ts).
  */
 function keyInPathProblems(
   file: string,
@@ -168,18 +169,18 @@ function keyInPathProblems(
           file,
           field,
           "looks like a key (not shown), not a path",
-          "write the key itself in `key:` (or the connection string in `value:`), or the path of the file that holds it here",
+          "write the key itself in `key:` (or the connection string in `value:`), or here the path of the file that holds it (a file named so: ./ before its name)",
         ),
     );
 }
 
 /**
- * Keys are base64 of at least 16 random bytes: 24 or more characters, a multiple of 4,
- * with lower case and upper case or digits, and no "." a file name would have.
+ * An IoT Hub key as the portal shows it: base64 of 16, 32 or 64 random bytes, so 24 or
+ * more characters, a multiple of 4, ending in "=" padding, which a file name seldom has.
  */
 function looksLikeKey(value: unknown): boolean {
   if (typeof value !== "string" || value.length < 24 || value.length % 4 !== 0) return false;
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(value) && /[a-z]/.test(value) && /[A-Z0-9]/.test(value);
+  return /^[A-Za-z0-9+/]+={1,2}$/.test(value) && /[a-z]/.test(value) && /[A-Z0-9]/.test(value);
 }
 
 function resolveReprovision(base: string, document: ConfigFile): ReprovisionConfig {

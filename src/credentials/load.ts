@@ -5,6 +5,7 @@
 import { statSync } from "node:fs";
 import { checkDeviceField, missingDeviceField, type DeviceField } from "../config/device.ts";
 import type { Config, SecretSource } from "../config/load.ts";
+import { shownPath } from "../config/shown-path.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import type { DeviceProvisioningInfo } from "../http/schemas.ts";
 import { parseConnectionString } from "./connection-string.ts";
@@ -251,6 +252,6 @@ function orFail<T extends object>(
 ): T {
   if (!("problem" in result)) return result;
 
-  const where = path ? `${path}: ` : "";
+  const where = path ? `${shownPath(path)}: ` : "";
   throw new ConfigErrors([new ConfigError(file, field, where + result.problem, result.hint)]);
 }

@@ -5,6 +5,7 @@
 import { lstatSync, readFileSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
+import { shownPath } from "../config/shown-path.ts";
 
 /** A key or a PEM chain is a few KiB; a larger file is the wrong one, and is not read. */
 export const maxSecretBytes = 1024 * 1024;
@@ -62,7 +63,7 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
 
 function failureFor(path: string, field: string, rules: SecretFileRules) {
   return (problem: string, hint?: string) =>
-    new ConfigError(rules.configFile, field, `${path}: ${problem}`, hint);
+    new ConfigError(rules.configFile, field, `${shownPath(path)}: ${problem}`, hint);
 }
 
 function checkOwnership(
@@ -96,7 +97,7 @@ function describeOpenError(path: string, code: string | undefined): [string, str
   const target = code === "ENOENT" ? danglingTarget(path) : undefined;
   if (target !== undefined) {
     return [
-      `is a symbolic link whose target ${target} does not exist`,
+      `is a symbolic link whose target ${shownPath(target)} does not exist`,
       "create the target, or point the link or the configuration at the file that holds the secret",
     ];
   }

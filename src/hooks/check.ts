@@ -5,6 +5,7 @@
  */
 import { statSync, type Stats } from "node:fs";
 import type { Config } from "../config/load.ts";
+import { shownPath } from "../config/shown-path.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 
 const field = "/reprovision/hook/0";
@@ -15,7 +16,9 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
   if (program === undefined) return;
 
   const fail = (problem: string, hint?: string) =>
-    new ConfigErrors([new ConfigError(config.file, field, `${program}: ${problem}`, hint)]);
+    new ConfigErrors([
+      new ConfigError(config.file, field, `${shownPath(program)}: ${problem}`, hint),
+    ]);
 
   let stats: Stats;
   try {

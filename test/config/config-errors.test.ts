@@ -679,3 +679,50 @@ describe("a configuration path that is not a readable file", () => {
     },
   );
 });
+
+describe("a secret pasted where a path goes", () => {
+  const connectionString = `HostName=h.azure-devices.net;DeviceId=d1;SharedAccessKey=${key}`;
+  const pasted = [
+    ["a connection string as its file", "connectionString", connectionString],
+    ["a key with a space before it", "symmetricKey", ` ${key}`],
+    ["a key with a line break after it", "symmetricKey", `${key}\n`],
+    ["a key with its padding cut off", "symmetricKey", key.replace(/=+$/, "")],
+  ] as const;
+
+  for (const [what, section, value] of pasted) {
+    test(`is never shown: ${what}`, async () => {
+      const folder = tempDir();
+      const file = writeConfig(folder, {
+        device,
+        credentials: { [section]: { file: value } },
+        listen: listen(folder),
+      });
+
+      const result = await runExtprov({
+        args: ["check", "--config", file],
+        secrets: [key, connectionString, key.replace(/=+$/, "")],
+      });
+
+      expect(result.code).toBe(3);
+      expect(result.output).toContain(
+        `/credentials/${section}/file: the path given (not shown: it may hold a secret): `,
+      );
+      expect(result.output.match(/check failed/g)?.length).toBe(1);
+    });
+  }
+
+  test("a real file whose name mixes case and digits is read; only messages would leave it out", async () => {
+    const folder = tempDir();
+    writeSecret(folder, "deviceKeyForEdgeGateway1", key);
+    const file = writeConfig(folder, {
+      device,
+      credentials: { symmetricKey: { file: "deviceKeyForEdgeGateway1" } },
+      listen: listen(folder),
+    });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`configuration ${file} is valid`);
+  });
+});

@@ -38,6 +38,14 @@ describe("in YAML", () => {
       2,
       5,
     ],
+    [
+      "a section given twice after a byte order mark",
+      "\uFEFFdevice: {}\ndevice: {}\n",
+      "",
+      "device",
+      1,
+      2,
+    ],
   ])("finds %s", (_, text, parent, key, firstLine, line) => {
     expect(yaml(text)).toEqual([{ parent, key, firstLine, line }]);
   });
@@ -49,6 +57,19 @@ describe("in YAML", () => {
     ["key-like lines in a folded item", "list:\n  - >-\n    a: 1\n    a: 2\n"],
     ["keys in comments", "# a: 1\na: 1 # a: 2\n"],
     ["documents apart", "a: 1\n---\na: 2\n"],
+    ["a tagged block scalar in an item", "hook:\n  - !!str |\n    a: 1\n    a: 2\n"],
+    ["an anchored block scalar in an item", "hook:\n  - &text >\n    a: 1\n    a: 2\n"],
+    ["a quoted item over several lines", 'hook:\n  - "x\n    a: 1\n    a: 2"\n'],
+    ["a plain value over several lines", "note: one\n  two\nother: 1\n"],
+    [
+      "a flow mapping over several lines",
+      "device: { hubName: h, deviceId: d,\n  status: assigned }\nreprovision: { afterIdentityChange: {\n  status: assigned } }\n",
+    ],
+    [
+      "JSON written as YAML",
+      '{"device": {"status": "assigned"},\n "reprovision": {"status": "assigned"}}\n',
+    ],
+    ["an explicit key", "user: root\n? user\n: nobody\n"],
     ["the examples", readFileSync(join(import.meta.dir, "../../examples/config.yaml"), "utf8")],
     ["the demo", readFileSync(join(import.meta.dir, "../../examples/demo/config.yaml"), "utf8")],
   ])("finds nothing in %s", (_, text) => {
@@ -70,6 +91,12 @@ describe("in JSON", () => {
       { parent: "/d/*", key: "e", firstLine: 3, line: 3 },
       { parent: "", key: "a", firstLine: 1, line: 4 },
     ]);
+  });
+
+  test("finds a key however much white space comes before its colon", () => {
+    const text = `{"runAs": {}, "runAs"${" ".repeat(100)}: {}}`;
+
+    expect(json(text)).toEqual([{ parent: "", key: "runAs", firstLine: 1, line: 1 }]);
   });
 
   test("reads strings whole: quotes, colons and braces inside them are text", () => {
