@@ -54,7 +54,7 @@ export function parseArguments(argv: string[]): Arguments {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError(oneLine((error as Error).message));
   }
 
   const { values, positionals } = parsed;
@@ -107,6 +107,14 @@ export function requestedLogFormat(argv: string[]): LogFormat | undefined {
   }
 
   return format === "text" || format === "json" ? format : undefined;
+}
+
+/**
+ * node:util's message on one line, as every usage error is; without its advice on
+ * arguments that start with a dash ("To specify ..."), which extprov never takes.
+ */
+function oneLine(message: string): string {
+  return message.replace(/\.?\s*To specify .*$/s, "").replace(/\.?\s*\n\s*/g, "; ");
 }
 
 function pickCommand(

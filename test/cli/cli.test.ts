@@ -111,6 +111,7 @@ describe("extprov's command line", () => {
     [["check", "--confg", "x"], "Unknown option '--confg'"],
     [["check", "--pid-file", "x"], "check does not take --pid-file"],
     [["check", "--config"], "Option '-c, --config <value>' argument missing"],
+    [["check", "-c", "--demo"], "Option '-c' argument is ambiguous; Did you forget to specify"],
     [["probe", "--endpoint"], "Option '--endpoint <value>' argument missing"],
     [["probe", "--endpoint", "ftp://h:1"], "cannot probe ftp://h:1"],
     [["probe", "unix:///x.sock"], "unexpected argument unix:///x.sock"],
@@ -125,6 +126,7 @@ describe("extprov's command line", () => {
       expect(result.code).toBe(2);
       expect(result.output).toContain(`error usage error: ${what}`);
       expect(result.output).toContain("; see extprov --help\n");
+      expect(result.output.trim().split("\n")).toHaveLength(1);
       expect(result.output).not.toMatch(/refused to start|failed/);
     });
   }
