@@ -64,9 +64,7 @@ const quick: Settings = {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { quick: { type: "boolean", default: false }, baseline: { type: "string" } },
-  });
+  const values = benchOptions();
   const settings = values.quick ? quick : full;
   const work = mkdtempSync(join(tmpdir(), "extprov-bench-"));
 
@@ -82,6 +80,19 @@ async function main(): Promise<void> {
     console.log(table);
   } finally {
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function benchOptions(): { quick: boolean; baseline?: string } {
+  try {
+    const { values } = parseArgs({
+      options: { quick: { type: "boolean", default: false }, baseline: { type: "string" } },
+    });
+    return values;
+  } catch (error) {
+    throw new BenchError(
+      `${(error as Error).message.split("\n")[0]} (see the top of bench/run.ts)`,
+    );
   }
 }
 

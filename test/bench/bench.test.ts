@@ -48,3 +48,14 @@ test.each(["no-such-commit", "HEAD:src", "--output=bench-output.tar"])(
     expect(existsSync(join(repoRoot, "bench-output.tar"))).toBe(false);
   },
 );
+
+test.each(["--baseline", "--bogus"])(
+  "bench/run.ts %s is a mistake told in one line, before anything is built",
+  async (argument) => {
+    const { output, errors, code } = await runBench(argument);
+
+    expect(code).toBe(2);
+    expect(errors).toMatch(/^bench: .* \(see the top of bench\/run\.ts\)\n$/);
+    expect(output).toBe("");
+  },
+);
