@@ -988,7 +988,11 @@ EOF
     echo
     provisioning_block "$(extprov_endpoint 2>/dev/null)"
     echo
-    echo "     then restart iotedged: systemctl restart iotedge"
+    if [ "$INIT" = systemd ]; then
+        echo "     then restart iotedged: systemctl restart iotedge"
+    else
+        echo "     then restart iotedged: /etc/init.d/iotedge restart, or as its init starts it"
+    fi
 }
 
 do_install() {
@@ -1072,10 +1076,13 @@ EOF
 # rmdir, never rm -r, so a folder that holds anything else stays.
 remove_made_folders() {
     record=$R$MADE_RECORD
-    folders=""
+    own=$(dirname "$MADE_RECORD")
+    # Deepest first, each once: extprov's own folder may be in the record too.
     if [ -f "$record" ]; then
-        folders=$(sort -r -u "$record")
+        folders=$(printf '%s\n' "$own" | cat "$record" - | sort -r -u)
         change rm -f "$record"
+    else
+        folders=$own
     fi
     while read -r folder; do
         case $folder in
@@ -1095,7 +1102,6 @@ remove_made_folders() {
         fi
     done <<EOF
 $folders
-$(dirname "$MADE_RECORD")
 EOF
 }
 
