@@ -51,20 +51,29 @@ function answerError(code: string | number, error: unknown, request: Request): R
  *   the path does not serve (404 for an unknown path).
  * - api-version given more than once, of which Elysia keeps the last: the answer would
  *   depend on the order, and a POST with a wrong version first would still reprovision.
- *   iotedged sends one parameter, so only a query with several parts is looked into.
+ *   iotedged sends one parameter, so only a query with several parts is looked into; an
+ *   unknown path or a wrong method is still told so first, as with any other query.
  */
 export function refuseBeforeRouting(request: Request): Response | undefined {
   if (request.method === "HEAD") return answerNotFound(request.method, pathOf(request.url));
 
   const url = request.url;
   const query = url.indexOf("?");
-  if (query < 0 || url.indexOf("&", query) < 0) return undefined;
-  return apiVersionsIn(url).length > 1 ? answerBadQuery(url) : undefined;
+  if (query < 0 || url.indexOf("&", query) < 0 || apiVersionsIn(url).length < 2) {
+    return undefined;
+  }
+
+  const served = allowedOn(pathOf(url))?.split(", ").includes(request.method);
+  return served ? answerBadQuery(url) : undefined;
+}
+
+/** The methods a path allows; the router serves each path with one trailing slash too. */
+function allowedOn(path: string): string | undefined {
+  return allowedMethods[path] ?? allowedMethods[path.replace(/(?<=.)\/$/, "")];
 }
 
 function answerNotFound(method: string, path: string): Response {
-  // The router serves each path with one trailing slash too, so it allows the same methods.
-  const allowed = allowedMethods[path] ?? allowedMethods[path.replace(/(?<=.)\/$/, "")];
+  const allowed = allowedOn(path);
 
   if (allowed) {
     return errorResponse(

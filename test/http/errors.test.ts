@@ -138,6 +138,15 @@ describe("error answers", () => {
     expect(server.count("reprovision requested")).toBe(reprovisions);
   });
 
+  test("an unknown path or a wrong method with api-version given twice is told that first", async () => {
+    const twice = `?${apiQuery}&api-version=2099-01-01`;
+
+    expect(await errorMessage(`/device/other${twice}`, 404)).toStartWith("no such path");
+    expect(await errorMessage(`/device/reprovision${twice}`, 405, { method: "PUT" })).toStartWith(
+      "PUT is not allowed on /device/reprovision",
+    );
+  });
+
   test("a query that starts with a second ? has no api-version, and is told so", async () => {
     expect(await errorMessage(`/device/provisioninginformation??${apiQuery}`, 400)).toBe(
       "the api-version query parameter is missing; call with ?api-version=2019-04-10",
