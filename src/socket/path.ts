@@ -2,7 +2,16 @@
  * Makes the socket path ready to bind without ever deleting what a user owns: only a
  * stale socket, one no server answers on, is removed.
  */
-import { lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, type Stats } from "node:fs";
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  type Stats,
+} from "node:fs";
 import { dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
@@ -14,15 +23,34 @@ export async function prepareSocketPath(path: string): Promise<void> {
 }
 
 /**
- * What prepareSocketPath refuses, found without creating, probing or removing anything,
- * for `check`. A socket already at the path passes: it may be this extprov's own.
+ * What prepareSocketPath and binding refuse, found without creating, probing or removing
+ * anything, for `check`: the folder as serve would find it, one this user may not write
+ * in (binding makes a file there), and anything but a socket at the path. A socket
+ * already there passes: it may be this extprov's own.
  */
 export function checkSocketPath(path: string): void {
   const folder = dirname(path);
   const existing = statOrUndefined(folder);
-  if (existing) checkParent(folder, existing);
+  if (existing) {
+    checkParent(folder, existing);
+    checkWritable(folder);
+  }
 
   checkWhatIsThere(path);
+}
+
+function checkWritable(folder: string): void {
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(
+      `cannot make the socket in ${folder} (${code})`,
+      code === "EACCES"
+        ? "this user may not write there: start extprov as root and let runAs drop privileges after binding, or make the folder writable by its user"
+        : fileSystemHint(code),
+    );
+  }
 }
 
 /** Throws for anything at `path` but a socket; true when a socket is there. */

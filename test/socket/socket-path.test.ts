@@ -93,16 +93,14 @@ async function refusedByServeAndCheck(folder: string, socket: string) {
   return output;
 }
 
+const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
 /** serve as nobody (uid 65534), with a configuration nobody owns, in a folder root owns. */
 function startAsNobody(folder: string, socket: string) {
   const config = configFor(folder, socket);
   chownSync(config, 65534, 65534);
 
-  return runExtprov({
-    args: ["serve", "--config", config],
-    secrets: [key],
-    wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"],
-  });
+  return runExtprov({ args: ["serve", "--config", config], secrets: [key], wrapper: asNobody });
 }
 
 async function refusedStart(folder: string, socket: string) {
@@ -276,6 +274,15 @@ describe("what already exists at the socket path", () => {
       expect(result.code).toBe(4);
       expect(result.output).toContain(`cannot remove the stale socket ${socket} (EACCES)`);
       expect(lstatSync(socket).ino).toBe(inode);
+
+      // check, as the same user, refuses it too: serve could not make its socket there.
+      const checked = await runExtprov({
+        args: ["check", "--config", join(folder, "config.yaml")],
+        secrets: [key],
+        wrapper: asNobody,
+      });
+      expect(checked.code).toBe(4);
+      expect(checked.output).toContain(`cannot make the socket in ${folder} (EACCES)`);
     },
   );
 
