@@ -687,6 +687,9 @@ describe("a secret pasted where a path goes", () => {
     ["a key with a space before it", "symmetricKey", ` ${key}`],
     ["a key with a line break after it", "symmetricKey", `${key}\n`],
     ["a key with its padding cut off", "symmetricKey", key.replace(/=+$/, "")],
+    ["a key with slashes in it", "symmetricKey", "bntPkwHn/OFYUpwZR/QhTOGgzBFpYAV/9383z4mK+OM"],
+    ["a URL-safe key", "symmetricKey", "3J-zL6a51-9oRPH_XPixnQ"],
+    ["a key in upper-case hex", "symmetricKey", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B"],
   ] as const;
 
   for (const [what, section, value] of pasted) {
@@ -700,18 +703,32 @@ describe("a secret pasted where a path goes", () => {
 
       const result = await runExtprov({
         args: ["check", "--config", file],
-        secrets: [key, connectionString, key.replace(/=+$/, "")],
+        secrets: [key, connectionString, ...pasted.map(([, , secret]) => secret.trim())],
       });
 
       expect(result.code).toBe(3);
       expect(result.output).toContain(
-        `/credentials/${section}/file: the path given (not shown: it may hold a secret): `,
+        `/credentials/${section}/file: ${folder}/<the rest is not shown: it does not exist, and may be a secret>: does not exist`,
       );
       expect(result.output.match(/check failed/g)?.length).toBe(1);
     });
   }
 
-  test("a real file whose name mixes case and digits is read; only messages would leave it out", async () => {
+  test("a missing file with an ordinary name is named, to spot the typo", async () => {
+    const folder = tempDir();
+    const file = writeConfig(folder, {
+      device,
+      credentials: { symmetricKey: { file: "secrets/device.kye" } },
+      listen: listen(folder),
+    });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(`${join(folder, "secrets/device.kye")}: does not exist`);
+  });
+
+  test("a real file whose name mixes case and digits is read", async () => {
     const folder = tempDir();
     writeSecret(folder, "deviceKeyForEdgeGateway1", key);
     const file = writeConfig(folder, {
