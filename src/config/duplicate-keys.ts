@@ -19,8 +19,19 @@ export interface DuplicateKey {
   line: number;
 }
 
+/** `json` when the file is read as JSON; a YAML file that is JSON is scanned as JSON too. */
 export function duplicateKeys(text: string, json: boolean): DuplicateKey[] {
-  return json ? jsonDuplicates(text) : yamlDuplicates(text);
+  return json || isJson(text) ? jsonDuplicates(text) : yamlDuplicates(text);
+}
+
+function isJson(text: string): boolean {
+  if (!/^\s*[{[]/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface Mapping {
@@ -96,9 +107,13 @@ function yamlDuplicates(text: string): DuplicateKey[] {
   return found;
 }
 
-/** What follows a key's colon or an item's dash, without a comment. */
+/** What follows a key's colon or an item's dash, without a comment: a `#` in quotes stays. */
 function valueOf(text: string): string {
-  return text.trim().replace(/(?:^|\s+)#.*$/, "");
+  const value = text.trim();
+  const quoted = /^(?:"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')/.exec(value)?.[0];
+  if (quoted && /^(?:\s+#.*)?$/.test(value.slice(quoted.length))) return quoted;
+
+  return value.replace(/(?:^|\s+)#.*$/, "");
 }
 
 /**

@@ -39,6 +39,15 @@ describe("in YAML", () => {
       5,
     ],
     [
+      "a key after a quoted item holding ' #'",
+      'hook:\n  - /bin/true\n  - "--note=site #3"\nmode: 1\nmode: 2\n',
+      "",
+      "mode",
+      4,
+      5,
+    ],
+    ["a key given twice in JSON named .yaml", '{"a": 1,\n "a": 2}\n', "", "a", 1, 2],
+    [
       "a section given twice after a byte order mark",
       "\uFEFFdevice: {}\ndevice: {}\n",
       "",
