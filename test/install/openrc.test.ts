@@ -29,6 +29,7 @@ const log = join(folder, "extprov.log");
 const key = newSymmetricKey();
 // Its own name, so that OpenRC's state for it is never that of a real extprov service.
 const service = join(folder, `extprov-test-${process.pid}`);
+const pidFile = join(folder, "extprov.pid");
 
 /** The shipped script with every path moved into `folder`, and extprov run from source. */
 function trialScript(config: string): string {
@@ -37,7 +38,8 @@ function trialScript(config: string): string {
 
   return read(projectRoot, "build/init/extprov.openrc")
     .replace("command=/usr/bin/extprov", `command=${command}`)
-    .replace("pidfile=/run/extprov.pid", `pidfile=${join(folder, "extprov.pid")}`)
+    .replace("pidfile=/run/extprov-supervisor.pid", `pidfile=${join(folder, "supervisor.pid")}`)
+    .replace("--pid-file /run/extprov.pid", `--pid-file ${pidFile}`)
     .replace("EXTPROV_CONFIG:=/etc/extprov/config.yaml", `EXTPROV_CONFIG:=${config}`)
     .replace("EXTPROV_SOCKET_DIR:=/var/run/external", `EXTPROV_SOCKET_DIR:=${join(folder, "sock")}`)
     .replace("EXTPROV_USER:=extprov", "EXTPROV_USER:=root")
@@ -92,6 +94,14 @@ describe("the OpenRC script", () => {
 
       expect(openrc("reload").code).toBe(0);
       await waitForLog("reloaded trigger=SIGHUP");
+
+      // extprov's own pid file, as `extprov reload` reads it by default under OpenRC.
+      const reload = Bun.spawnSync([...sourceCommand, "reload", "--pid-file", pidFile]);
+      expect(reload.exitCode).toBe(0);
+      await waitFor(
+        () => readFileSync(log, "utf8").split("reloaded trigger").length === 3,
+        "a second reload",
+      );
 
       const first = extprovPid();
       expect(first).toBeGreaterThan(0);
