@@ -11,13 +11,16 @@ import { resolveSocketOwnership } from "../socket/ownership.ts";
 import { checkSocketPath } from "../socket/path.ts";
 import { warnBeyondLoopback } from "../http/listen.ts";
 
-export function checkCommand(source: ConfigSource, print: (text: string) => void): number {
+export async function checkCommand(
+  source: ConfigSource,
+  print: (text: string) => void,
+): Promise<number> {
   const { config, service, state } = loadState(source);
-  // What serve refuses before binding, check refuses too; whether a socket already at the
-  // path is in use only binding can tell (it may be this extprov's own).
+  // What serve refuses before binding, check refuses too; a live socket at the path may
+  // be this extprov's own.
   if (config.listen.kind === "unix") {
     resolveSocketOwnership(config, service);
-    checkSocketPath(config.listen.path);
+    await checkSocketPath(config.listen.path);
   } else {
     warnBeyondLoopback(config.listen);
   }

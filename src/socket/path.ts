@@ -23,20 +23,23 @@ export async function prepareSocketPath(path: string): Promise<void> {
 }
 
 /**
- * What prepareSocketPath and binding refuse, found without creating, probing or removing
- * anything, for `check`: the folder as serve would find it, one this user may not write
- * in (binding makes a file there), and anything but a socket at the path. A socket
- * already there passes: it may be this extprov's own.
+ * What prepareSocketPath and binding refuse, found without creating or removing anything,
+ * for `check`: the folder as serve would find it, or one this user could not create or
+ * write in (binding makes a file there), and anything at the path but a socket that is
+ * live or stale. A live one passes: it may be this extprov's own.
  */
-export function checkSocketPath(path: string): void {
+export async function checkSocketPath(path: string): Promise<void> {
+  // In serve's order, so that both name the same first problem.
   const folder = dirname(path);
   const existing = statOrUndefined(folder);
-  if (existing) {
-    checkParent(folder, existing);
-    checkWritable(folder);
-  }
+  if (!existing) return checkCreatable(folder);
+  checkParent(folder, existing);
 
-  checkWhatIsThere(path);
+  if (checkWhatIsThere(path)) {
+    const answer = await probeSocket(path);
+    if (answer === "bound" || answer === "denied") refuseHeld(path, answer);
+  }
+  checkWritable(folder);
 }
 
 function checkWritable(folder: string): void {
@@ -49,6 +52,22 @@ function checkWritable(folder: string): void {
       code === "EACCES"
         ? "this user may not write there: start extprov as root and let runAs drop privileges after binding, or make the folder writable by its user"
         : fileSystemHint(code),
+    );
+  }
+}
+
+/** serve would create the folder: its deepest existing parent must take a new folder. */
+function checkCreatable(folder: string): void {
+  let parent = dirname(folder);
+  while (parent !== "/" && !statOrUndefined(parent)) parent = dirname(parent);
+
+  try {
+    accessSync(parent, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(
+      `cannot create the socket folder ${folder} (${code})`,
+      fileSystemHint(code),
     );
   }
 }
@@ -127,7 +146,13 @@ export function fileSystemHint(code: string | undefined): string {
 
 async function removeIfStale(path: string): Promise<void> {
   const answer = await probeSocket(path);
+  if (answer !== "stale") refuseHeld(path, answer);
 
+  removeStaleSocket(path);
+}
+
+/** Why a socket already at `path` is not replaced. */
+function refuseHeld(path: string, answer: "live" | "bound" | "denied"): never {
   if (answer === "live") {
     throw new ListenError(
       `another server is listening on ${path}`,
@@ -142,14 +167,10 @@ async function removeIfStale(path: string): Promise<void> {
     );
   }
 
-  if (answer === "denied") {
-    throw new ListenError(
-      `${path} exists and this user cannot connect to it to tell whether it is in use`,
-      "stop the other server, or remove the socket as root",
-    );
-  }
-
-  removeStaleSocket(path);
+  throw new ListenError(
+    `${path} exists and this user cannot connect to it to tell whether it is in use`,
+    "stop the other server, or remove the socket as root",
+  );
 }
 
 function removeStaleSocket(path: string): void {

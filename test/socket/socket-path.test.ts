@@ -95,6 +95,12 @@ async function refusedByServeAndCheck(folder: string, socket: string) {
 
 const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 
+/** check as nobody, with the configuration startAsNobody wrote. */
+function checkAsNobody(folder: string) {
+  const config = join(folder, "config.yaml");
+  return runExtprov({ args: ["check", "--config", config], secrets: [key], wrapper: asNobody });
+}
+
 /** serve as nobody (uid 65534), with a configuration nobody owns, in a folder root owns. */
 function startAsNobody(folder: string, socket: string) {
   const config = configFor(folder, socket);
@@ -223,11 +229,13 @@ describe("what already exists at the socket path", () => {
       chmodSync(socket, 0o600);
       // As nobody, who cannot connect to root's 0600 socket to tell whether it is in use.
       const result = await startAsNobody(folder, socket);
+      const checked = await checkAsNobody(folder);
 
+      const refusal = `${socket} exists and this user cannot connect to it to tell whether it is in use`;
       expect(result.code).toBe(4);
-      expect(result.output).toContain(
-        `${socket} exists and this user cannot connect to it to tell whether it is in use`,
-      );
+      expect(result.output).toContain(refusal);
+      expect(checked.code).toBe(4);
+      expect(checked.output).toContain(refusal);
       expect(await (await fetchUnix(socket, "/")).text()).toBe("root's server");
       other.stop(true);
     },
@@ -239,12 +247,12 @@ describe("what already exists at the socket path", () => {
   ] as const;
 
   for (const [kind, what] of heldSockets) {
-    test(`${what} is left alone and the start is refused`, async () => {
+    test(`${what} is left alone, and serve and check refuse it`, async () => {
       const folder = tempDir();
       const socket = join(folder, "external.sock");
       await using holder = await holdSocket(socket, kind);
 
-      const output = await refusedStart(folder, socket);
+      const output = await refusedByServeAndCheck(folder, socket);
 
       expect(output).toContain(`${socket} is a socket that a running program still holds`);
       expect(lstatSync(socket).isSocket()).toBe(true);
@@ -276,11 +284,7 @@ describe("what already exists at the socket path", () => {
       expect(lstatSync(socket).ino).toBe(inode);
 
       // check, as the same user, refuses it too: serve could not make its socket there.
-      const checked = await runExtprov({
-        args: ["check", "--config", join(folder, "config.yaml")],
-        secrets: [key],
-        wrapper: asNobody,
-      });
+      const checked = await checkAsNobody(folder);
       expect(checked.code).toBe(4);
       expect(checked.output).toContain(`cannot make the socket in ${folder} (EACCES)`);
     },
@@ -331,6 +335,24 @@ describe("the socket's folder", () => {
     expect(lstatSync(join(folder, "run", "external")).mode & 0o7777).toBe(0o755);
     expect(await server.stop()).toBe(0);
   });
+
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check when this user could not create it",
+    async () => {
+      const folder = sharedTempDir();
+      const socket = join(folder, "missing", "external.sock");
+
+      const served = await startAsNobody(folder, socket);
+      const checked = await checkAsNobody(folder);
+
+      const refusal = `cannot create the socket folder ${join(folder, "missing")} (EACCES)`;
+      expect(served.code).toBe(4);
+      expect(served.output).toContain(refusal);
+      expect(checked.code).toBe(4);
+      expect(checked.output).toContain(refusal);
+      expect(existsSync(join(folder, "missing"))).toBe(false);
+    },
+  );
 
   test("is refused by serve and check when every user may write to it", async () => {
     const folder = tempDir();
