@@ -4,6 +4,7 @@
  * output is logged line by line through `sanitizeLine`. A hook that overruns its time
  * gets SIGTERM, and SIGKILL `killGraceSeconds` later, its whole process group with it.
  */
+import { existsSync } from "node:fs";
 import { log } from "../log.ts";
 import { maxLoggedLines, readLines, sanitizeLine, secretPieces } from "./output.ts";
 
@@ -49,7 +50,7 @@ export async function runHook(request: HookRequest): Promise<HookOutcome> {
       detached: true,
     });
   } catch (error) {
-    const reason = `the reprovision hook ${program} could not be started (${startProblem(error)})`;
+    const reason = `the reprovision hook ${program} could not be started (${startProblem(error, program)})`;
     log.error("hook failed", { hook: program, reason });
     return { ok: false, failure: "failed", reason };
   }
@@ -122,9 +123,12 @@ function outcome(
   return { ok: true };
 }
 
-function startProblem(error: unknown): string {
+function startProblem(error: unknown, program: string): string {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "ENOEXEC") return "ENOEXEC: a script needs a #! line naming its interpreter";
+  if (code === "ENOENT" && !existsSync(program)) {
+    return "ENOENT: it is gone since extprov loaded it; put it back, then reload";
+  }
   if (code === "ENOENT") return "ENOENT: the interpreter its #! line names does not exist";
   return code ?? (error as Error).message;
 }

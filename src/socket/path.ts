@@ -246,7 +246,9 @@ function orMissing<T>(path: string, look: () => T): T | undefined {
     if (code === "ENOENT") return undefined;
     throw new ListenError(
       `cannot inspect ${path} (${code})`,
-      "run extprov as a user that can reach the socket folder",
+      code === "ENOTDIR"
+        ? "a part of the path is a file, not a folder; correct listen.endpoint"
+        : "run extprov as a user that can reach the socket folder",
     );
   }
 }

@@ -4,7 +4,7 @@
  * state stays served. Provisioning requests during a reprovision wait for its outcome.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
@@ -354,6 +354,20 @@ describe("a reprovision that fails", () => {
 
     expect(message).toBe(
       `the reprovision hook ${folder}/plain.sh could not be started (ENOEXEC: a script needs a #! line naming its interpreter); extprov still serves the previous identity`,
+    );
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("answers 500 when the hook was removed after the start, saying so", async () => {
+    const { folder, socket, key, config } = prepare(first, { hook: ["gone.sh"] });
+    writeHook(folder, "gone.sh", ["exit 0"]);
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+    rmSync(join(folder, "gone.sh"));
+
+    const message = await expectErrorResponse(await fetchUnix(socket, reprovisionPath), 500);
+
+    expect(message).toBe(
+      `the reprovision hook ${folder}/gone.sh could not be started (ENOENT: it is gone since extprov loaded it; put it back, then reload); extprov still serves the previous identity`,
     );
     expect(await server.stop()).toBe(0);
   });

@@ -354,6 +354,17 @@ describe("the socket's folder", () => {
     },
   );
 
+  test("is refused by serve and check when a part of its path is a file", async () => {
+    const folder = tempDir();
+    writeFileSync(join(folder, "file"), "user data");
+
+    const socket = join(folder, "file", "sub", "external.sock");
+    const output = await refusedByServeAndCheck(folder, socket);
+
+    expect(output).toContain("(ENOTDIR); a part of the path is a file, not a folder");
+    expect(readFileSync(join(folder, "file"), "utf8")).toBe("user data");
+  });
+
   test("is refused by serve and check when every user may write to it", async () => {
     const folder = tempDir();
     const open = join(folder, "open");
