@@ -162,7 +162,7 @@ function keyInPathProblems(
   faultIn: (section: string) => boolean,
 ): ConfigError[] {
   return pathFields
-    .filter(([field, read]) => !faultIn(field) && looksLikeKey(read(document)))
+    .filter(([field, read]) => !faultIn(field) && looksLikePortalKey(read(document)))
     .map(
       ([field]) =>
         new ConfigError(
@@ -178,7 +178,7 @@ function keyInPathProblems(
  * An IoT Hub key as the portal shows it: base64 of 16, 32 or 64 random bytes, so 24 or
  * more characters, a multiple of 4, ending in "=" padding, which a file name seldom has.
  */
-function looksLikeKey(value: unknown): boolean {
+function looksLikePortalKey(value: unknown): boolean {
   if (typeof value !== "string" || value.length < 24 || value.length % 4 !== 0) return false;
   return /^[A-Za-z0-9+/]+={1,2}$/.test(value) && /[a-z]/.test(value) && /[A-Z0-9]/.test(value);
 }

@@ -43,17 +43,15 @@ export async function checkSocketPath(path: string): Promise<void> {
 }
 
 function checkWritable(folder: string): void {
-  try {
-    accessSync(folder, constants.W_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ListenError(
-      `cannot make the socket in ${folder} (${code})`,
-      code === "EACCES"
-        ? "this user may not write there: start extprov as root and let runAs drop privileges after binding, or make the folder writable by its user"
-        : fileSystemHint(code),
-    );
-  }
+  const code = writeProblem(folder);
+  if (code === undefined) return;
+
+  throw new ListenError(
+    `cannot make the socket in ${folder} (${code})`,
+    code === "EACCES"
+      ? "this user may not write there: start extprov as root and let runAs drop privileges after binding, or make the folder writable by its user"
+      : fileSystemHint(code),
+  );
 }
 
 /** serve would create the folder: its deepest existing parent must take a new folder. */
@@ -61,14 +59,21 @@ function checkCreatable(folder: string): void {
   let parent = dirname(folder);
   while (parent !== "/" && !statOrUndefined(parent)) parent = dirname(parent);
 
+  const code = writeProblem(parent);
+  if (code === undefined) return;
+  throw new ListenError(
+    `cannot create the socket folder ${folder} (${code})`,
+    fileSystemHint(code),
+  );
+}
+
+/** Why this user may not add a file to `folder` (EACCES, EROFS), or undefined. */
+function writeProblem(folder: string): string | undefined {
   try {
-    accessSync(parent, constants.W_OK);
+    accessSync(folder, constants.W_OK);
+    return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ListenError(
-      `cannot create the socket folder ${folder} (${code})`,
-      fileSystemHint(code),
-    );
+    return (error as NodeJS.ErrnoException).code ?? "error";
   }
 }
 
