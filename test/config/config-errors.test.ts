@@ -714,32 +714,31 @@ describe("a secret pasted where a path goes", () => {
     });
   }
 
-  test("a missing file with an ordinary name is named, to spot the typo", async () => {
+  /** check on a configuration whose key file is `name`, in a new folder `prepare` fills. */
+  async function checkKeyFile(name: string, prepare: (folder: string) => void = () => {}) {
     const folder = tempDir();
-    const file = writeConfig(folder, {
-      device,
-      credentials: { symmetricKey: { file: "secrets/device.kye" } },
-      listen: listen(folder),
-    });
+    prepare(folder);
+    const credentials = { symmetricKey: { file: name } };
+    const file = writeConfig(folder, { device, credentials, listen: listen(folder) });
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+    return { folder, file, ...result };
+  }
 
-    expect(result.code).toBe(3);
-    expect(result.output).toContain(`${join(folder, "secrets/device.kye")}: does not exist`);
+  test("a missing file with an ordinary name is named, to spot the typo", async () => {
+    const { folder, code, output } = await checkKeyFile("secrets/device.kye");
+
+    expect(code).toBe(3);
+    expect(output).toContain(`${join(folder, "secrets/device.kye")}: does not exist`);
   });
 
   test("a real file whose name mixes case and digits is read", async () => {
-    const folder = tempDir();
-    writeSecret(folder, "deviceKeyForEdgeGateway1", key);
-    const file = writeConfig(folder, {
-      device,
-      credentials: { symmetricKey: { file: "deviceKeyForEdgeGateway1" } },
-      listen: listen(folder),
-    });
+    const name = "deviceKeyForEdgeGateway1";
+    const { file, code, output } = await checkKeyFile(name, (folder) =>
+      writeSecret(folder, name, key),
+    );
 
-    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
-
-    expect(result.code).toBe(0);
-    expect(result.output).toContain(`configuration ${file} is valid`);
+    expect(code).toBe(0);
+    expect(output).toContain(`configuration ${file} is valid`);
   });
 });
