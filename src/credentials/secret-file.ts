@@ -97,7 +97,7 @@ function describeOpenError(path: string, code: string | undefined): [string, str
   const target = code === "ENOENT" ? danglingTarget(path) : undefined;
   if (target !== undefined) {
     return [
-      `is a symbolic link whose target ${shownPath(target)} does not exist`,
+      `is a symbolic link whose target ${shownPath(resolve(dirname(path), target))} does not exist`,
       "create the target, or point the link or the configuration at the file that holds the secret",
     ];
   }

@@ -690,6 +690,8 @@ describe("a secret pasted where a path goes", () => {
     ["a key with slashes in it", "symmetricKey", "bntPkwHn/OFYUpwZR/QhTOGgzBFpYAV/9383z4mK+OM"],
     ["a URL-safe key", "symmetricKey", "3J-zL6a51-9oRPH_XPixnQ"],
     ["a key in upper-case hex", "symmetricKey", "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B"],
+    ["a URL-safe key with .key added", "symmetricKey", "3J-zL6a51-9oRPH_XPixnQ.key"],
+    ["a hex key as a folder", "symmetricKey", "9f86d081884c7d659a2feaa0c55ad015/device.key"],
   ] as const;
 
   for (const [what, section, value] of pasted) {
@@ -708,7 +710,7 @@ describe("a secret pasted where a path goes", () => {
 
       expect(result.code).toBe(3);
       expect(result.output).toContain(
-        `/credentials/${section}/file: ${folder}/<the rest is not shown: it does not exist, and may be a secret>: does not exist`,
+        `/credentials/${section}/file: ${folder}/<the rest, not shown as it may be a secret>: does not exist`,
       );
       expect(result.output.match(/check failed/g)?.length).toBe(1);
     });
@@ -725,11 +727,23 @@ describe("a secret pasted where a path goes", () => {
     return { folder, file, ...result };
   }
 
-  test("a missing file with an ordinary name is named, to spot the typo", async () => {
-    const { folder, code, output } = await checkKeyFile("secrets/device.kye");
+  test("a missing file is told with the deepest folder that exists, and an existing one whole", async () => {
+    const missing = await checkKeyFile("secrets/device.kye", (folder) =>
+      mkdirSync(join(folder, "secrets")),
+    );
+    const unreadable = await checkKeyFile("secrets/device.key", (folder) => {
+      mkdirSync(join(folder, "secrets"));
+      writeSecret(join(folder, "secrets"), "device.key", key, 0o644);
+    });
 
-    expect(code).toBe(3);
-    expect(output).toContain(`${join(folder, "secrets/device.kye")}: does not exist`);
+    expect(missing.code).toBe(3);
+    expect(missing.output).toContain(
+      `${join(missing.folder, "secrets")}/<the rest, not shown as it may be a secret>: does not exist`,
+    );
+    expect(unreadable.code).toBe(3);
+    expect(unreadable.output).toContain(
+      `${join(unreadable.folder, "secrets/device.key")}: mode 0644`,
+    );
   });
 
   test("a real file whose name mixes case and digits is read", async () => {
