@@ -8,11 +8,12 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  realpathSync,
   statSync,
   unlinkSync,
   type Stats,
 } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 
@@ -31,27 +32,40 @@ export async function prepareSocketPath(path: string): Promise<void> {
 export async function checkSocketPath(path: string): Promise<void> {
   // In serve's order, so that both name the same first problem.
   const folder = dirname(path);
-  const existing = statOrUndefined(folder);
+  const existing = folderStats(folder);
   if (!existing) return checkCreatable(folder);
   checkParent(folder, existing);
 
   if (checkWhatIsThere(path)) {
     const answer = await probeSocket(path);
-    if (answer === "bound" || answer === "denied") refuseHeld(path, answer);
+    // A live one may be this extprov's own: nothing more to ask of the path.
+    if (answer === "live") return;
+    if (answer !== "stale") refuseHeld(path, answer);
+
+    const code = removeProblem(folder, existing, path);
+    if (code !== undefined) throw cannotRemoveStale(path, code);
   }
-  checkWritable(folder);
+
+  // Binding makes a file in the folder; bind.ts says so in these words when it cannot.
+  const code = writeProblem(folder);
+  if (code !== undefined) {
+    throw new ListenError(`cannot listen on ${path} (${code})`, fileSystemHint(code));
+  }
 }
 
-function checkWritable(folder: string): void {
+/**
+ * Why this user could not unlink `path` from `folder`, or undefined: the folder must take
+ * changes, and a sticky one (mode 1xxx) lets only root and the owners of the file or the
+ * folder remove it.
+ */
+function removeProblem(folder: string, stats: Stats, path: string): string | undefined {
   const code = writeProblem(folder);
-  if (code === undefined) return;
+  if (code !== undefined) return code;
 
-  throw new ListenError(
-    `cannot make the socket in ${folder} (${code})`,
-    code === "EACCES"
-      ? "this user may not write there: start extprov as root and let runAs drop privileges after binding, or make the folder writable by its user"
-      : fileSystemHint(code),
-  );
+  const uid = process.geteuid!();
+  const sticky = (stats.mode & 0o1000) !== 0;
+  if (sticky && uid !== 0 && stats.uid !== uid && lstatSync(path).uid !== uid) return "EPERM";
+  return undefined;
 }
 
 /** serve would create the folder: its deepest existing parent must take a new folder. */
@@ -107,7 +121,7 @@ function checkWhatIsThere(path: string): boolean {
 }
 
 function prepareParent(folder: string): void {
-  const existing = statOrUndefined(folder);
+  const existing = folderStats(folder);
 
   if (!existing) {
     // 0755: iotedged (another user) must reach the socket inside; only the owner may add files.
@@ -184,13 +198,18 @@ function removeStaleSocket(path: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return;
-
-    throw new ListenError(
-      `cannot remove the stale socket ${path} (${code})`,
-      "remove it as its owner or root, or start extprov as root and let runAs drop privileges after binding",
-    );
+    throw cannotRemoveStale(path, code);
   }
   log.info("removed stale socket", { socket: path });
+}
+
+function cannotRemoveStale(path: string, code: string | undefined): ListenError {
+  return new ListenError(
+    `cannot remove the stale socket ${path} (${code})`,
+    code === "EROFS"
+      ? fileSystemHint(code)
+      : "remove it as its owner or root, or start extprov as root and let runAs drop privileges after binding",
+  );
 }
 
 /**
@@ -207,15 +226,42 @@ async function probeSocket(path: string): Promise<"live" | "bound" | "stale" | "
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EACCES" || code === "EPERM") return "denied";
-    return boundSocketPaths().has(path) ? "bound" : "stale";
+    return stillBound(path) ? "bound" : "stale";
   }
 }
 
 /**
- * The paths that sockets of this network namespace are bound to, from /proc/net/unix: a
- * socket whose server died is gone from it, though its file stays. Empty without /proc,
- * where a refused connection has to be taken as stale. A socket bound by a relative path
- * is listed by that path and not recognized.
+ * Whether a socket of this system is still bound to the file at `path`, however it was
+ * named when bound: through a symbolic link to the folder, or by a relative path, whose
+ * folder /proc does not say, so that the same file name there counts as held. Wrongly
+ * held only costs a refused start; wrongly stale would delete another program's socket.
+ */
+function stillBound(path: string): boolean {
+  const file = canonical(path);
+  const name = basename(path);
+
+  for (const bound of boundSocketPaths()) {
+    if (!bound.startsWith("/") ? basename(bound) === name : canonical(bound) === file) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The path with its folder's symbolic links resolved; as given if the folder is gone. */
+function canonical(path: string): string {
+  try {
+    return join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * The paths that sockets of this network namespace are bound to, as they were given to
+ * bind(), from /proc/net/unix: a socket whose server died is gone from it, though its file
+ * stays. Abstract names (`@...`) are left out. Empty without /proc, where a refused
+ * connection has to be taken as stale.
  */
 function boundSocketPaths(): Set<string> {
   let table: string;
@@ -230,8 +276,19 @@ function boundSocketPaths(): Set<string> {
     .split("\n")
     .slice(1)
     .map((line) => line.trim().split(/\s+/).slice(7).join(" "))
-    .filter((path) => path.startsWith("/"));
+    .filter((path) => path !== "" && !path.startsWith("@"));
   return new Set(paths);
+}
+
+/** The socket folder as stat sees it, or undefined when missing; a link to nothing is refused. */
+function folderStats(folder: string): Stats | undefined {
+  const existing = statOrUndefined(folder);
+  if (existing || !lstatOrUndefined(folder)?.isSymbolicLink()) return existing;
+
+  throw new ListenError(
+    `${folder} is a symbolic link to a folder that does not exist`,
+    "create the folder it points to, or choose another listen.endpoint",
+  );
 }
 
 function lstatOrUndefined(path: string) {

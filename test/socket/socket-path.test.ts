@@ -283,12 +283,27 @@ describe("what already exists at the socket path", () => {
       expect(result.output).toContain(`cannot remove the stale socket ${socket} (EACCES)`);
       expect(lstatSync(socket).ino).toBe(inode);
 
-      // check, as the same user, refuses it too: serve could not make its socket there.
+      // check, as the same user, refuses it in the same words.
       const checked = await checkAsNobody(folder);
       expect(checked.code).toBe(4);
-      expect(checked.output).toContain(`cannot make the socket in ${folder} (EACCES)`);
+      expect(checked.output).toContain(`cannot remove the stale socket ${socket} (EACCES)`);
     },
   );
+
+  test("a socket held through a symbolic link to its folder is left alone", async () => {
+    const folder = tempDir();
+    mkdirSync(join(folder, "real"));
+    symlinkSync("real", join(folder, "link"));
+    // The other program binds by the real folder; extprov is configured through the link.
+    await using holder = await holdSocket(join(folder, "real", "external.sock"), "datagram");
+    const socket = join(folder, "link", "external.sock");
+
+    const output = await refusedByServeAndCheck(folder, socket);
+
+    expect(output).toContain(`${socket} is a socket that a running program still holds`);
+    expect(lstatSync(socket).isSocket()).toBe(true);
+    expect(holder.process.exitCode).toBeNull();
+  });
 
   test("a regular file is never deleted, and check refuses it too", async () => {
     const folder = tempDir();
@@ -353,6 +368,17 @@ describe("the socket's folder", () => {
       expect(existsSync(join(folder, "missing"))).toBe(false);
     },
   );
+
+  test("is refused by serve and check when it is a symbolic link to nothing", async () => {
+    const folder = tempDir();
+    symlinkSync("nowhere", join(folder, "dangling"));
+
+    const output = await refusedByServeAndCheck(folder, join(folder, "dangling", "external.sock"));
+
+    expect(output).toContain(
+      `${join(folder, "dangling")} is a symbolic link to a folder that does not exist`,
+    );
+  });
 
   test("is refused by serve and check when a part of its path is a file", async () => {
     const folder = tempDir();
