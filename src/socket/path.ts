@@ -8,12 +8,11 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
-  realpathSync,
   statSync,
   unlinkSync,
   type Stats,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 
@@ -71,7 +70,16 @@ function removeProblem(folder: string, stats: Stats, path: string): string | und
 /** serve would create the folder: its deepest existing parent must take a new folder. */
 function checkCreatable(folder: string): void {
   let parent = dirname(folder);
-  while (parent !== "/" && !statOrUndefined(parent)) parent = dirname(parent);
+  while (parent !== "/" && !statOrUndefined(parent)) {
+    // mkdir cannot go through a link to nothing: serve fails there with ENOENT.
+    if (lstatOrUndefined(parent)?.isSymbolicLink()) {
+      throw new ListenError(
+        `cannot create the socket folder ${folder} (ENOENT)`,
+        fileSystemHint("ENOENT"),
+      );
+    }
+    parent = dirname(parent);
+  }
 
   const code = writeProblem(parent);
   if (code === undefined) return;
@@ -232,28 +240,30 @@ async function probeSocket(path: string): Promise<"live" | "bound" | "stale" | "
 
 /**
  * Whether a socket of this system is still bound to the file at `path`, however it was
- * named when bound: through a symbolic link to the folder, or by a relative path, whose
- * folder /proc does not say, so that the same file name there counts as held. Wrongly
- * held only costs a refused start; wrongly stale would delete another program's socket.
+ * named when bound: through a symbolic link to its folder or another mount of it (the
+ * same folder on disk, by device and inode), or by a relative path, whose folder /proc
+ * does not say, so that the same file name counts as held. Wrongly held only costs a
+ * refused start; wrongly stale would delete another program's socket.
  */
 function stillBound(path: string): boolean {
-  const file = canonical(path);
+  const folder = folderIdentity(dirname(path));
   const name = basename(path);
 
   for (const bound of boundSocketPaths()) {
-    if (!bound.startsWith("/") ? basename(bound) === name : canonical(bound) === file) {
-      return true;
-    }
+    if (basename(bound) !== name) continue;
+    if (!bound.startsWith("/") || bound === path) return true;
+    if (folder !== undefined && folderIdentity(dirname(bound)) === folder) return true;
   }
   return false;
 }
 
-/** The path with its folder's symbolic links resolved; as given if the folder is gone. */
-function canonical(path: string): string {
+/** A folder as the file system knows it, whatever path leads there; undefined if gone. */
+function folderIdentity(folder: string): string | undefined {
   try {
-    return join(realpathSync(dirname(path)), basename(path));
+    const { dev, ino } = statSync(folder);
+    return `${dev}:${ino}`;
   } catch {
-    return path;
+    return undefined;
   }
 }
 
@@ -271,11 +281,12 @@ function boundSocketPaths(): Set<string> {
     return new Set();
   }
 
-  // "Num RefCount Protocol Flags Type St Inode Path": the path is the eighth field, if any.
+  // "Num RefCount Protocol Flags Type St Inode Path": the path, if any, is the rest of the
+  // line after the seventh field and one space, taken as it is (it may hold spaces).
   const paths = table
     .split("\n")
     .slice(1)
-    .map((line) => line.trim().split(/\s+/).slice(7).join(" "))
+    .map((line) => /^\s*(?:\S+\s+){6}\S+ (.*)$/.exec(line)?.[1] ?? "")
     .filter((path) => path !== "" && !path.startsWith("@"));
   return new Set(paths);
 }

@@ -2,7 +2,7 @@
  * The socket file: created with exactly the configured mode, never replacing anything a
  * user owns, removed on SIGTERM and SIGINT.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import {
   chmodSync,
   chownSync,
@@ -19,9 +19,13 @@ import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
+import { mountSkipReason, unmount } from "../helpers/mount.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
+/** Bind mounts a test made, undone at the end even if the test did not finish. */
+const bindMounts: string[] = [];
+afterAll(() => bindMounts.forEach(unmount));
 
 function configFor(
   folder: string,
@@ -304,6 +308,37 @@ describe("what already exists at the socket path", () => {
     expect(lstatSync(socket).isSocket()).toBe(true);
     expect(holder.process.exitCode).toBeNull();
   });
+
+  test("a socket held by a name with two spaces in a row is left alone", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "a  b.sock");
+    await using holder = await holdSocket(socket, "datagram");
+
+    const output = await refusedByServeAndCheck(folder, socket);
+
+    expect(output).toContain(`${socket} is a socket that a running program still holds`);
+    expect(holder.process.exitCode).toBeNull();
+  });
+
+  test.skipIf(mountSkipReason !== undefined)(
+    `a socket held through another mount of its folder is left alone${mountSkipReason ? ` (skipped: ${mountSkipReason})` : ""}`,
+    async () => {
+      const folder = tempDir();
+      mkdirSync(join(folder, "real"));
+      mkdirSync(join(folder, "mounted"));
+      const mounted = join(folder, "mounted");
+      expect(Bun.spawnSync(["mount", "--bind", join(folder, "real"), mounted]).exitCode).toBe(0);
+      bindMounts.push(mounted);
+      await using holder = await holdSocket(join(mounted, "external.sock"), "datagram");
+      const socket = join(folder, "real", "external.sock");
+
+      const output = await refusedByServeAndCheck(folder, socket);
+
+      expect(output).toContain(`${socket} is a socket that a running program still holds`);
+      expect(lstatSync(socket).isSocket()).toBe(true);
+      expect(holder.process.exitCode).toBeNull();
+    },
+  );
 
   test("a regular file is never deleted, and check refuses it too", async () => {
     const folder = tempDir();
