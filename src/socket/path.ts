@@ -1,6 +1,7 @@
 /**
  * Makes the socket path ready to bind without ever deleting what a user owns: only a
- * stale socket, one no server answers on, is removed.
+ * stale socket, one no program holds any more, is removed. `check` asks the same
+ * questions without changing anything.
  */
 import {
   accessSync,

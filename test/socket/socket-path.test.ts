@@ -82,6 +82,21 @@ time.sleep(60)
   };
 }
 
+/**
+ * Another program holds a datagram socket bound at `held`; extprov, configured with
+ * `configured` (the same file by another name), refuses to start and check refuses too,
+ * and the socket and its program are left alone.
+ */
+async function expectLeftAlone(folder: string, held: string, configured: string) {
+  await using holder = await holdSocket(held, "datagram");
+
+  const output = await refusedByServeAndCheck(folder, configured);
+
+  expect(output).toContain(`${configured} is a socket that a running program still holds`);
+  expect(lstatSync(configured).isSocket()).toBe(true);
+  expect(holder.process.exitCode).toBeNull();
+}
+
 /** What serve refuses before binding, check refuses the same way without changing anything. */
 async function refusedByServeAndCheck(folder: string, socket: string) {
   const output = await refusedStart(folder, socket);
@@ -299,25 +314,14 @@ describe("what already exists at the socket path", () => {
     mkdirSync(join(folder, "real"));
     symlinkSync("real", join(folder, "link"));
     // The other program binds by the real folder; extprov is configured through the link.
-    await using holder = await holdSocket(join(folder, "real", "external.sock"), "datagram");
-    const socket = join(folder, "link", "external.sock");
-
-    const output = await refusedByServeAndCheck(folder, socket);
-
-    expect(output).toContain(`${socket} is a socket that a running program still holds`);
-    expect(lstatSync(socket).isSocket()).toBe(true);
-    expect(holder.process.exitCode).toBeNull();
+    const held = join(folder, "real", "external.sock");
+    await expectLeftAlone(folder, held, join(folder, "link", "external.sock"));
   });
 
   test("a socket held by a name with two spaces in a row is left alone", async () => {
     const folder = tempDir();
     const socket = join(folder, "a  b.sock");
-    await using holder = await holdSocket(socket, "datagram");
-
-    const output = await refusedByServeAndCheck(folder, socket);
-
-    expect(output).toContain(`${socket} is a socket that a running program still holds`);
-    expect(holder.process.exitCode).toBeNull();
+    await expectLeftAlone(folder, socket, socket);
   });
 
   test.skipIf(mountSkipReason !== undefined)(
@@ -329,14 +333,8 @@ describe("what already exists at the socket path", () => {
       const mounted = join(folder, "mounted");
       expect(Bun.spawnSync(["mount", "--bind", join(folder, "real"), mounted]).exitCode).toBe(0);
       bindMounts.push(mounted);
-      await using holder = await holdSocket(join(mounted, "external.sock"), "datagram");
-      const socket = join(folder, "real", "external.sock");
-
-      const output = await refusedByServeAndCheck(folder, socket);
-
-      expect(output).toContain(`${socket} is a socket that a running program still holds`);
-      expect(lstatSync(socket).isSocket()).toBe(true);
-      expect(holder.process.exitCode).toBeNull();
+      const held = join(mounted, "external.sock");
+      await expectLeftAlone(folder, held, join(folder, "real", "external.sock"));
     },
   );
 
