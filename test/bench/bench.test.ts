@@ -35,6 +35,14 @@ test("bench/run.ts --quick measures all the servers, and a baseline commit, in e
     /Reload \(SIGHUP .*\) under 16-connection load: median [\d.]+ ms over 2 reloads; 0 failed of \d+ requests/,
   );
   expect(output).toContain("Load generator saturation");
+
+  // Every target is judged in the run itself, beside plain Elysia's figure.
+  const verdicts = output.match(/^\| [^|]+ \| [^|]+ \| [^|]* \| (yes|no) \|$/gm) ?? [];
+  expect(verdicts).toHaveLength(7);
+  expect(verdicts.find((line) => line.startsWith("| cold start ≤ 1.25× the ceiling"))).toMatch(
+    /^\| cold start ≤ 1\.25× the ceiling \| [\d.]+× \| [\d.]+× \| (yes|no) \|$/,
+  );
+  expect(verdicts.at(-1)).toBe("| no failed request during reloads | 0 failed |  | yes |");
 }, 300_000);
 
 test.each(["no-such-commit", "HEAD:src", "--output=bench-output.tar"])(
