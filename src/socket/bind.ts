@@ -4,11 +4,12 @@
  * then its mode, read back, and only then linked to its configured path.
  */
 import { chmodSync, chownSync, linkSync, lstatSync, unlinkSync, type Stats } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Server } from "bun";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { fileSystemHint } from "./path.ts";
+import { privateNameFor } from "./private-name.ts";
 
 export interface SocketOwnership {
   uid: number;
@@ -37,10 +38,10 @@ export function bindUnixSocket(
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
-  // Up to 14 bytes, so with a shorter socket name it may pass the 107 bytes a socket address
+  // Up to 23 bytes, so with a shorter socket name it may pass the 107 bytes a socket address
   // holds, which the configuration check allows the configured path only: Bun binds such a
   // path through /proc/self/fd, and clients connect by the configured path alone.
-  const privatePath = join(dirname(path), `.extprov-${process.pid.toString(36)}`);
+  const privatePath = join(dirname(path), privateNameFor(basename(path)));
   removeIfOurs(privatePath);
 
   const previousUmask = process.umask(0o777);

@@ -16,11 +16,14 @@ import {
 import { basename, dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
+import { isPrivateNameOf } from "./private-name.ts";
 
 /** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
 export async function prepareSocketPath(path: string): Promise<void> {
   prepareParent(dirname(path));
-  if (checkWhatIsThere(path)) await removeIfStale(path);
+
+  const existing = checkWhatIsThere(path);
+  if (existing) await removeIfStale(path, existing);
 }
 
 /**
@@ -100,10 +103,10 @@ function writeProblem(folder: string): string | undefined {
   }
 }
 
-/** Throws for anything at `path` but a socket; true when a socket is there. */
-function checkWhatIsThere(path: string): boolean {
+/** Throws for anything at `path` but a socket; the socket's stats when one is there. */
+function checkWhatIsThere(path: string): Stats | undefined {
   const existing = lstatOrUndefined(path);
-  if (!existing) return false;
+  if (!existing) return undefined;
 
   if (existing.isSymbolicLink()) {
     throw new ListenError(
@@ -126,7 +129,7 @@ function checkWhatIsThere(path: string): boolean {
     );
   }
 
-  return true;
+  return existing;
 }
 
 function prepareParent(folder: string): void {
@@ -172,11 +175,11 @@ export function fileSystemHint(code: string | undefined): string {
   return "check that the folder is writable by this user";
 }
 
-async function removeIfStale(path: string): Promise<void> {
+async function removeIfStale(path: string, judged: Stats): Promise<void> {
   const answer = await probeSocket(path);
   if (answer !== "stale") refuseHeld(path, answer);
 
-  removeStaleSocket(path);
+  removeStaleSocket(path, judged);
 }
 
 /** Why a socket already at `path` is not replaced. */
@@ -190,7 +193,7 @@ function refuseHeld(path: string, answer: "live" | "bound" | "denied"): never {
 
   if (answer === "bound") {
     throw new ListenError(
-      `${path} is a socket that a running program still holds, though it takes no connection now (a full backlog, or a datagram socket)`,
+      `${path} is a socket that a running program still holds, though it takes no connection now (a full backlog, a stopped server, or a datagram socket)`,
       "stop that program first, or choose another listen.endpoint",
     );
   }
@@ -201,7 +204,24 @@ function refuseHeld(path: string, answer: "live" | "bound" | "denied"): never {
   );
 }
 
-function removeStaleSocket(path: string): void {
+/**
+ * Unlinks the socket judged stale, unless another file has taken its place meanwhile:
+ * another extprov starting at the same moment may have removed it and put its own there.
+ */
+function removeStaleSocket(path: string, judged: Stats): void {
+  const now = lstatOrUndefined(path);
+  if (!now) return;
+
+  // The inode number alone could be the same: a file system may give the stale socket's
+  // number, freed by the other start, to that start's new socket.
+  const same = now.ino === judged.ino && now.dev === judged.dev && now.ctimeMs === judged.ctimeMs;
+  if (!same) {
+    throw new ListenError(
+      `another socket took the place of the stale one at ${path} while extprov started`,
+      "another extprov may be starting on the same path; extprov leaves it alone",
+    );
+  }
+
   try {
     unlinkSync(path);
   } catch (error) {
@@ -241,18 +261,23 @@ async function probeSocket(path: string): Promise<"live" | "bound" | "stale" | "
 
 /**
  * Whether a socket of this system is still bound to the file at `path`, however it was
- * named when bound: through a symbolic link to its folder or another mount of it (the
- * same folder on disk, by device and inode), or by a relative path, whose folder /proc
- * does not say, so that the same file name counts as held. Wrongly held only costs a
- * refused start; wrongly stale would delete another program's socket.
+ * named when bound: by its name, or by the private name an extprov binds by before it
+ * links the socket at `path` (private-name.ts); through a symbolic link to its folder or
+ * another mount of it (the same folder on disk, by device and inode), or by a path whose
+ * folder /proc does not say (a relative one, or one through the binder's own
+ * /proc/self/fd), so that the name alone counts. Wrongly held only costs a refused start;
+ * wrongly stale would delete another program's socket.
  */
 function stillBound(path: string): boolean {
   const folder = folderIdentity(dirname(path));
   const name = basename(path);
 
   for (const bound of boundSocketPaths()) {
-    if (basename(bound) !== name) continue;
-    if (!bound.startsWith("/") || bound === path) return true;
+    const boundName = basename(bound);
+    if (boundName !== name && !isPrivateNameOf(boundName, name)) continue;
+
+    if (!bound.startsWith("/") || bound.startsWith("/proc/self/")) return true;
+    if (bound === path) return true;
     if (folder !== undefined && folderIdentity(dirname(bound)) === folder) return true;
   }
   return false;

@@ -12,14 +12,16 @@ import {
   readFileSync,
   readlinkSync,
   symlinkSync,
+  unlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
-import { runExtprov, startServer } from "../helpers/server.ts";
+import { runExtprov, spawnExtprov, startServer } from "../helpers/server.ts";
 import { mountSkipReason, unmount } from "../helpers/mount.ts";
+import { prepareSocketPath } from "../../src/socket/path.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const key = newSymmetricKey();
@@ -75,6 +77,58 @@ time.sleep(60)
 
   return {
     process: child,
+    async [Symbol.asyncDispose]() {
+      child.kill();
+      await child.exited;
+    },
+  };
+}
+
+/** A socket file at `path` whose program has exited, as a crash leaves it (python3). */
+function bindAndLeave(path: string): void {
+  const bound = Bun.spawnSync([
+    "python3",
+    "-c",
+    "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+    path,
+  ]);
+  expect(bound.exitCode).toBe(0);
+}
+
+/** The status of a provisioning request, retried while the backlog is still full. */
+async function statusOnceQueueIsServed(socket: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await fetchUnix(socket, provisioningPath)).status;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN" || attempt === 100) throw error;
+      await Bun.sleep(50);
+    }
+  }
+}
+
+/** Connections queued at `path` (python3) until its server's backlog takes no more. */
+async function fillBacklog(path: string) {
+  const script = `
+import socket, sys, time
+held = []
+while len(held) < 20000:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.setblocking(False)
+    try:
+        client.connect(sys.argv[1])
+    except BlockingIOError:
+        break
+    held.append(client)
+print("full", len(held), flush=True)
+time.sleep(60)
+`;
+  const child = Bun.spawn(["python3", "-c", script, path], { stdout: "pipe" });
+  const reader = child.stdout.getReader();
+  const said = new TextDecoder().decode((await reader.read()).value);
+  expect(said).toMatch(/^full \d+\n$/);
+
+  return {
     async [Symbol.asyncDispose]() {
       child.kill();
       await child.exited;
@@ -226,6 +280,91 @@ describe("what already exists at the socket path", () => {
     expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
     expect(await second.stop()).toBe(0);
   });
+
+  test("of several extprovs started at once over a stale socket, one serves and keeps its socket", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const config = configFor(folder, socket);
+
+    for (let round = 0; round < 3; round++) {
+      const crashed = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+      crashed.process.kill("SIGKILL");
+      await crashed.process.exited;
+
+      const starters = Array.from({ length: 5 }, () =>
+        spawnExtprov({ args: ["serve", "--config", config], secrets: [key] }),
+      );
+      await Promise.race([
+        Promise.all(
+          starters.map((starter) => starter.waitFor(" serving endpoint=").catch(() => {})),
+        ),
+        Bun.sleep(20_000),
+      ]);
+      const serving = starters.filter((starter) => starter.process.exitCode === null);
+      expect(serving).toHaveLength(1);
+
+      // Each of the others saw the socket live, held, replaced under it, or taken first.
+      for (const starter of starters.filter((starter) => starter !== serving[0])) {
+        expect(starter.process.exitCode).toBe(4);
+        expect(starter.output()).toContain("refused to start");
+      }
+      expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
+      expect(serving[0]!.output()).not.toContain("socket lost");
+      expect(await serving[0]!.stop()).toBe(0);
+    }
+  }, 90_000);
+
+  // The moment the race above turns on, made to happen every time: while serve looks at a
+  // stale socket, another start replaces it with its own (here one of its own stale ones).
+  test("a socket that takes the stale one's place while serve looks at it is left alone", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    bindAndLeave(socket);
+
+    const preparing = prepareSocketPath(socket);
+    unlinkSync(socket);
+    bindAndLeave(socket);
+    const replacement = lstatSync(socket).ino;
+
+    expect(preparing).rejects.toThrow(
+      `another socket took the place of the stale one at ${socket} while extprov started`,
+    );
+    await preparing.catch(() => {});
+    expect(lstatSync(socket).ino).toBe(replacement);
+  });
+
+  // /proc/net/unix lists a serving extprov's socket by the private name it was bound by
+  // (bind.ts), not by the path it is linked at; at 107 bytes that name is even bound
+  // through /proc/self/fd. A stopped extprov takes no connection once its backlog is full.
+  for (const [what, folderFor] of [
+    ["", () => tempDir()],
+    [" on a 107-byte path", () => folderForPathOf(107, "e.sock")],
+  ] as const) {
+    test(`a stopped extprov whose backlog is full is left alone${what}, and serve and check refuse it`, async () => {
+      const folder = folderFor();
+      const socket = join(folder, what ? "e.sock" : "external.sock");
+      const first = await startServer({
+        args: ["serve", "--config", configFor(folder, socket)],
+        secrets: [key],
+      });
+      const inode = lstatSync(socket).ino;
+
+      first.process.kill("SIGSTOP");
+      try {
+        await using _queue = await fillBacklog(socket);
+        const output = await refusedByServeAndCheck(folder, socket);
+        expect(output).toContain(`${socket} is a socket that a running program still holds`);
+      } finally {
+        first.process.kill("SIGCONT");
+      }
+
+      // Its socket is the same file, and it answers once it has worked off the queue.
+      expect(lstatSync(socket).ino).toBe(inode);
+      expect(await statusOnceQueueIsServed(socket)).toBe(200);
+      expect(first.output()).not.toContain("socket lost");
+      expect(await first.stop()).toBe(0);
+    });
+  }
 
   test("a live server is left alone and the start is refused", async () => {
     const folder = tempDir();
