@@ -423,15 +423,8 @@ describe("what already exists at the socket path", () => {
     async () => {
       const folder = sharedTempDir();
       const socket = join(folder, "external.sock");
-      // Bound by a process that then exits, as a crash leaves it: in root's folder, where
-      // nobody cannot unlink it, though the mode lets anyone connect.
-      const bound = Bun.spawnSync([
-        "python3",
-        "-c",
-        "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
-        socket,
-      ]);
-      expect(bound.exitCode).toBe(0);
+      // In root's folder, where nobody cannot unlink it, though the mode lets anyone connect.
+      bindAndLeave(socket);
       chmodSync(socket, 0o666);
       const inode = lstatSync(socket).ino;
 
