@@ -241,16 +241,16 @@ function parseDocument(file: string, text: string): unknown {
   try {
     document = json ? JSON.parse(text) : Bun.YAML.parse(text);
   } catch (error) {
-    // The parser's message names the problem, not the text around it, so no value leaks.
-    const problem = (error as Error).message.replace(/^\w+ Parse error: /, "");
     const line = json ? undefined : findFirstBadLine(text);
     const where = line ? ` near line ${line}` : "";
     throw new ConfigErrors([
       new ConfigError(
         file,
         "",
-        `not valid ${json ? "JSON" : "YAML"}${where}: ${problem}`,
-        "check indentation, colons and quotes",
+        `not valid ${json ? "JSON" : "YAML"}${where}: ${parseProblem(error as Error)}`,
+        json
+          ? "JSON needs double quotes around every name and text value, and commas between items but not after the last"
+          : "check indentation, colons and quotes",
       ),
     ]);
   }
@@ -272,6 +272,16 @@ function parseDocument(file: string, text: string): unknown {
   }
 
   return document;
+}
+
+/**
+ * The parser's message without the text it quotes: the JSON parser names the word it
+ * stumbled on (`Unexpected identifier "..."`), which is a key written without quotes.
+ */
+function parseProblem(error: Error): string {
+  return error.message
+    .replace(/^\w+ Parse error: /, "")
+    .replace(/\s*"[^"]*"/g, " (the text is not shown)");
 }
 
 function duplicateKeyError(file: string, { parent, key, firstLine, line }: DuplicateKey) {

@@ -517,6 +517,45 @@ describe("a broken configuration", () => {
     );
   });
 
+  // The JSON parser quotes the word it stumbled on: a key pasted without quotes.
+  const brokenJson = [
+    [
+      "a key without quotes",
+      (value: string) => `{ "key": ${value} }`,
+      "Unexpected identifier (the text is not shown)",
+    ],
+    [
+      "a comma after the last item",
+      (value: string) => `{ "key": "${value}", }`,
+      "Property name must be a string literal",
+    ],
+    [
+      "a key in single quotes",
+      (value: string) => `{ "key": '${value}' }`,
+      "Single quotes (') are not allowed in JSON",
+    ],
+  ] as const;
+
+  for (const [what, textWith, problem] of brokenJson) {
+    test(`invalid JSON is refused without the text the parser stumbled on: ${what}`, async () => {
+      const folder = tempDir();
+      const file = join(folder, "config.json");
+      const [start, rest] = [key.slice(0, 8), key.slice(8)];
+      const text = `{ "credentials": { "symmetricKey": ${textWith(`${start}-${rest}`)} } }`;
+      writeFileSync(file, text, { mode: 0o600 });
+
+      const result = await runExtprov({
+        args: ["check", "--config", file],
+        secrets: [key, start, rest.replace(/=+$/, "")],
+      });
+
+      expect(result.code).toBe(3);
+      expectProblems(result.output, "check failed", file, [
+        `not valid JSON: ${problem}; JSON needs double quotes around every name and text value, and commas between items but not after the last`,
+      ]);
+    });
+  }
+
   test("JSON is accepted as well as YAML", async () => {
     const folder = tempDir();
     const file = writeConfig(
