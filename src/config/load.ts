@@ -72,8 +72,59 @@ export interface Config {
 export function loadConfig(path: string): Config {
   const file = resolve(path);
   const document = parseDocument(file, readConfigText(file));
+  const config = resolveConfig(file, document, dirname(file));
 
-  return resolveConfig(file, document, dirname(file));
+  if (!config.security.allowInsecureSecretFiles) checkConfigFileTrust(file);
+  return config;
+}
+
+/**
+ * The uid extprov was started as. A reload runs after the drop to the service user, who
+ * must not be trusted with the configuration any more than at start.
+ */
+const startedAsUid = process.geteuid?.() ?? 0;
+
+/**
+ * The configuration says which program the reprovision hook runs and who may connect to
+ * the socket: whoever can change it, or replace it in its folder, controls extprov. Only
+ * root and the user extprov was started as may own or write either.
+ */
+function checkConfigFileTrust(file: string): void {
+  const trusted = [0, startedAsUid];
+  const fail = (problem: string, hint: string) =>
+    new ConfigErrors([new ConfigError(file, "", problem, hint)]);
+  const stats = statSync(file);
+  const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
+
+  if ((stats.mode & 0o022) !== 0) {
+    const who = (stats.mode & 0o002) !== 0 ? "every user" : "its group";
+    throw fail(
+      `mode ${octal(stats.mode)} lets ${who} change it, and with it the hook extprov runs and who may connect`,
+      "chmod go-w it (0600, or 0644 when it holds no secret)",
+    );
+  }
+  if (!trusted.includes(stats.uid)) {
+    throw fail(
+      `is owned by uid ${stats.uid}, who could change the hook extprov runs and who may connect`,
+      "chown it to root, or to the user extprov runs as",
+    );
+  }
+
+  const folder = dirname(file);
+  const folderStats = statSync(folder);
+  const sticky = (folderStats.mode & 0o1000) !== 0;
+  if ((folderStats.mode & 0o002) !== 0 && !sticky) {
+    throw fail(
+      `its folder ${folder} (mode ${octal(folderStats.mode)}) lets every user replace it`,
+      "chmod o-w the folder, or keep the configuration in /etc/extprov",
+    );
+  }
+  if (!trusted.includes(folderStats.uid)) {
+    throw fail(
+      `its folder ${folder} is owned by uid ${folderStats.uid}, who could replace it`,
+      "chown the folder to root, or keep the configuration in /etc/extprov",
+    );
+  }
 }
 
 /**

@@ -571,6 +571,88 @@ describe("a broken configuration", () => {
   });
 });
 
+describe("who may change the configuration", () => {
+  const document = (folder: string, security?: Record<string, unknown>) => ({
+    device,
+    credentials: { symmetricKey: { key } },
+    listen: listen(folder),
+    ...(security ? { security } : {}),
+  });
+
+  const refusals: [string, (folder: string, file: string) => void, string][] = [
+    [
+      "a configuration every user may write",
+      (_, file) => chmodSync(file, 0o666),
+      "mode 0666 lets every user change it, and with it the hook extprov runs and who may connect; chmod go-w it (0600, or 0644 when it holds no secret)",
+    ],
+    [
+      "a configuration its group may write",
+      (_, file) => chmodSync(file, 0o620),
+      "mode 0620 lets its group change it, and with it the hook extprov runs and who may connect",
+    ],
+    [
+      "a configuration in a folder every user may write",
+      (folder) => chmodSync(folder, 0o777),
+      "lets every user replace it; chmod o-w the folder, or keep the configuration in /etc/extprov",
+    ],
+  ];
+  if (isRoot) {
+    refusals.push(
+      [
+        "a configuration another user owns",
+        (_, file) => chownSync(file, 65534, 65534),
+        "is owned by uid 65534, who could change the hook extprov runs and who may connect; chown it to root, or to the user extprov runs as",
+      ],
+      [
+        "a configuration in a folder another user owns",
+        (folder) => chownSync(folder, 65534, 65534),
+        "is owned by uid 65534, who could replace it",
+      ],
+    );
+  }
+
+  for (const [what, loosen, problem] of refusals) {
+    test(`refuses ${what}, in serve and check alike`, async () => {
+      const folder = tempDir();
+      const file = writeConfig(folder, document(folder));
+      loosen(folder, file);
+
+      for (const command of ["serve", "check"]) {
+        const result = await runExtprov({ args: [command, "--config", file], secrets: [key] });
+
+        expect(result.code).toBe(3);
+        expect(result.output).toContain(`${file}: `);
+        expect(result.output).toContain(problem);
+      }
+    });
+  }
+
+  test("a sticky folder every user may write (like /tmp) is no reason to refuse", async () => {
+    const folder = tempDir();
+    // The socket elsewhere: a socket folder every user may write is refused in any case.
+    const file = writeConfig(folder, document(tempDir()));
+    chmodSync(folder, 0o1777);
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+  });
+
+  test("security.allowInsecureSecretFiles accepts a file system without modes", async () => {
+    const folder = tempDir();
+    const file = writeConfig(
+      folder,
+      document(folder, { allowInsecureSecretFiles: true }),
+      "config.yaml",
+      0o666,
+    );
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(0);
+  });
+});
+
 describe("extprov check", () => {
   const socketCases = [
     [
