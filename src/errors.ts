@@ -38,7 +38,7 @@ export class ConfigError extends ExtprovError {
   constructor(
     readonly file: string,
     readonly field: string,
-    problem: string,
+    readonly problem: string,
     hint?: string,
   ) {
     super(field ? `${file}: ${field}: ${problem}` : `${file}: ${problem}`, ExitCode.config, hint);

@@ -5,7 +5,12 @@
 import { describeHttpEndpoint } from "../config/endpoint.ts";
 import type { Config } from "../config/load.ts";
 import { ExitCode } from "../errors.ts";
-import { loadState, type ConfigSource } from "../provisioning/load-state.ts";
+import {
+  loadState,
+  loadStateAsServiceUser,
+  type ConfigSource,
+} from "../provisioning/load-state.ts";
+import { needsDrop } from "../system/privileges.ts";
 import { maskedInfo } from "../provisioning/state.ts";
 import { resolveSocketOwnership } from "../socket/ownership.ts";
 import { checkSocketPath } from "../socket/path.ts";
@@ -16,6 +21,9 @@ export async function checkCommand(
   print: (text: string) => void,
 ): Promise<number> {
   const { config, service, state } = loadState(source);
+  // serve reads everything once more as the service user before it drops to it.
+  if (process.geteuid!() === 0 && needsDrop(service)) loadStateAsServiceUser(source, service);
+
   // What serve refuses before binding, check refuses too; a live socket at the path may
   // be this extprov's own.
   if (config.listen.kind === "unix") {

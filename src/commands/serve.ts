@@ -8,12 +8,17 @@ import { createApp } from "../http/app.ts";
 import { openEndpoint, prepareEndpoint, type Endpoint } from "../http/listen.ts";
 import { ExitCode } from "../errors.ts";
 import { log } from "../log.ts";
-import { describeSource, loadState, type ConfigSource } from "../provisioning/load-state.ts";
+import {
+  describeSource,
+  loadState,
+  loadStateAsServiceUser,
+  type ConfigSource,
+} from "../provisioning/load-state.ts";
 import { describeServing, logLoaded, ProvisioningService } from "../provisioning/service.ts";
 import { resolveSocketOwnership } from "../socket/ownership.ts";
 import { systemdNotifier } from "../system/notify.ts";
 import { checkPidFile, removePidFile, writePidFile } from "../system/pid-file.ts";
-import { asServiceUser, dropPrivileges, needsDrop } from "../system/privileges.ts";
+import { dropPrivileges, needsDrop } from "../system/privileges.ts";
 import { commit, version } from "../cli/version.ts";
 
 export interface ServeOptions {
@@ -141,7 +146,7 @@ async function open(
 
     if (needsDrop(loaded.service)) {
       // Reloads are done as the service user: prove now that it can read everything.
-      const asService = asServiceUser(loaded.service, () => loadState(source));
+      const asService = loadStateAsServiceUser(source, loaded.service);
       dropPrivileges(loaded.service);
       service.swap(asService);
     } else if (process.geteuid!() === 0) {

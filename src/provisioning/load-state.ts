@@ -6,7 +6,8 @@ import { loadConfig, resolveConfig, type Config } from "../config/load.ts";
 import { loadIdentity } from "../credentials/load.ts";
 import { checkHook } from "../hooks/check.ts";
 import demoDocument from "../../examples/demo/config.yaml";
-import { resolveServiceIdentity, type Identity } from "../system/privileges.ts";
+import { asServiceUser, resolveServiceIdentity, type Identity } from "../system/privileges.ts";
+import { ConfigError, ConfigErrors } from "../errors.ts";
 import { prepareState, type ProvisioningState } from "./state.ts";
 
 /** A configuration file, or the demo built into the executable. */
@@ -30,6 +31,32 @@ export function loadState(source: ConfigSource): LoadedState {
   checkHook(config, trustedOwners);
 
   return { config, service, state };
+}
+
+/**
+ * The whole load again with the service user's effective ids, made as root before the
+ * drop (serve) or in its stead (check): every reload runs as that user, so a file it
+ * cannot read must stop the start, not the first reload. Each problem says whose reading
+ * failed, and what the user can do about it.
+ */
+export function loadStateAsServiceUser(source: ConfigSource, service: Identity): LoadedState {
+  try {
+    return asServiceUser(service, () => loadState(source));
+  } catch (error) {
+    if (error instanceof ConfigError) throw asServiceUserProblem(error, service);
+    if (!(error instanceof ConfigErrors)) throw error;
+    throw new ConfigErrors(error.errors.map((problem) => asServiceUserProblem(problem, service)));
+  }
+}
+
+function asServiceUserProblem(error: ConfigError, service: Identity): ConfigError {
+  const who = `the service user ${service.name ?? ""} (uid ${service.uid})`.replace("  ", " ");
+  const unreadable = /EACCES|cannot be read by this user/.test(error.problem);
+  const hint = unreadable
+    ? `let ${who} read it, as every reload does: give the file to group ${service.gid} with mode 0640, and let that group into the folders on its way`
+    : error.hint;
+
+  return new ConfigError(error.file, error.field, `${error.problem}, read as ${who}`, hint);
 }
 
 /** The configuration alone, credentials unread: for `probe`, which only needs the endpoint. */

@@ -96,8 +96,43 @@ describe.skipIf(!isRoot)("dropping root", () => {
     const result = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
 
     expect(result.code).toBe(3);
-    expect(result.output).toContain("cannot be read by this user");
+    expect(result.output).toContain(
+      `cannot be read by this user, read as the service user nobody (uid ${nobody}); let the service user nobody (uid ${nobody}) read it, as every reload does: give the file to group ${nobody} with mode 0640`,
+    );
     expect(existsSync(join(folder, "external.sock"))).toBe(false);
+  });
+
+  // check answers for serve: install.sh starts the service only when check passes.
+  test("check refuses, as serve does, what the runAs user cannot read", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { keyFile, config } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+    const unreadableConfig = writeConfig(
+      folder,
+      {
+        device: { hubName: "test-hub.azure-devices.net", deviceId: "access-device" },
+        credentials: { symmetricKey: { file: keyFile } },
+        listen: { endpoint: socketEndpoint(join(folder, "external.sock")) },
+        runAs: { user: "nobody" },
+      },
+      "closed.yaml",
+      0o600,
+    );
+
+    const keyResult = await runExtprov({ args: ["check", "--config", config], secrets: [key] });
+    const closed = await runExtprov({
+      args: ["check", "--config", unreadableConfig],
+      secrets: [key],
+    });
+
+    expect(keyResult.code).toBe(3);
+    expect(keyResult.output).toContain(
+      `check failed: ${config}: /credentials/symmetricKey/file: ${keyFile}: cannot be read by this user, read as the service user nobody (uid ${nobody})`,
+    );
+    expect(closed.code).toBe(3);
+    expect(closed.output).toContain(
+      `check failed: ${unreadableConfig}: cannot read the file (EACCES), read as the service user nobody (uid ${nobody}); let the service user nobody`,
+    );
   });
 
   test("refuses an unknown runAs user before binding", async () => {
