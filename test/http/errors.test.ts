@@ -93,6 +93,23 @@ describe("error answers", () => {
     expect(response.status).toBe(404);
   });
 
+  // A client may send the device's own key; the log is read by more people than connect.
+  test("the served key sent as a path or an api-version is not repeated in the answer or the log", async () => {
+    const encoded = encodeURIComponent(key);
+
+    expect(await errorMessage(`/device/${encoded}?${apiQuery}`, 404)).toContain(
+      "no such path: <key-like text>;",
+    );
+    expect(await errorMessage(`/device/provisioninginformation?api-version=${encoded}`, 400)).toBe(
+      'api-version "<key-like text>" is not supported; call with ?api-version=2019-04-10',
+    );
+    expect(await errorMessage(`/device/${key.replaceAll("/", "_")}`, 404)).toContain(
+      "<key-like text>",
+    );
+    // The request log is checked for the key when the server stops (afterAll).
+    expect(server.output()).toContain(`path="<key-like text>" status=404`);
+  });
+
   test("a missing api-version is a 400 that says which version to send", async () => {
     expect(await errorMessage("/device/provisioninginformation", 400)).toBe(
       "the api-version query parameter is missing; call with ?api-version=2019-04-10",
