@@ -30,6 +30,8 @@ const failureStatus: Record<HookFailure, 500 | 503> = { failed: 500, timeout: 50
 
 export class ProvisioningService {
   #loaded: LoadedState;
+  /** What the process was started with: its socket and user stay until it restarts. */
+  readonly #startedWith: Config;
   #pending: Promise<ProvisioningState> | undefined;
   #reprovision: Promise<ReprovisionFailure | undefined> | undefined;
   #reloadQueued = false;
@@ -39,6 +41,7 @@ export class ProvisioningService {
 
   constructor(initial: LoadedState, options: ServiceOptions) {
     this.#loaded = initial;
+    this.#startedWith = initial.config;
     this.#load = options.load;
     this.#notifier = options.notifier;
   }
@@ -99,7 +102,8 @@ export class ProvisioningService {
     logLoaded(this.#loaded);
     logIdentityChange(previous.state, state);
     log.info("reloaded", { trigger, hub: state.info.hubName, device: state.info.deviceId });
-    warnRestartOnly(previous.config, next.config);
+    // Against the start, not the last reload: such a change waits for the restart.
+    warnRestartOnly(this.#startedWith, next.config);
     this.#notifier?.send({ READY: "1", STATUS: describeServing(state) });
     return undefined;
   }

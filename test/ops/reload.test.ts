@@ -159,6 +159,34 @@ describe("a reload on SIGHUP", () => {
     expect(await server.stop()).toBe(0);
   });
 
+  test("warns of a listen change on every reload until the restart, and not once it is undone", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const { config, document } = keyFileConfig(folder, key);
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+    const moved = {
+      ...document,
+      listen: { ...document.listen, endpoint: socketEndpoint(join(folder, "moved.sock")) },
+    };
+    const reloadWith = async (contents: typeof document, reloads: number) => {
+      writeConfig(folder, contents);
+      server.process.kill("SIGHUP");
+      await server.waitFor(" reloaded ", 15_000, reloads);
+    };
+
+    await reloadWith(moved, 1);
+    await reloadWith(moved, 2);
+    await reloadWith(document, 3);
+
+    // The warning follows its "reloaded" line: after the start none, then two, then none.
+    const warnings = server
+      .output()
+      .split(" reloaded ")
+      .map((part) => part.includes("listen settings changed"));
+    expect(warnings).toEqual([false, true, true, false]);
+    expect(await server.stop()).toBe(0);
+  });
+
   test("recovers on the next SIGHUP once the problem is fixed", async () => {
     const folder = tempDir();
     const key = newSymmetricKey();
