@@ -52,12 +52,13 @@ const options = {
 export function parseArguments(argv: string[]): Arguments {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     throw new UsageError(oneLine((error as Error).message));
   }
 
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
+  checkEachGivenOnce(tokens);
   const command = pickCommand(positionals, values);
 
   checkOptionsFor(command, values);
@@ -115,6 +116,23 @@ export function requestedLogFormat(argv: string[]): LogFormat | undefined {
  */
 function oneLine(message: string): string {
   return message.replace(/\.?\s*To specify .*$/s, "").replace(/\.?\s*\n\s*/g, "; ");
+}
+
+/**
+ * node:util keeps the last of an option given twice: `-c a -c b` would silently serve b.
+ * An empty value (`--config=`) would be the current folder.
+ */
+function checkEachGivenOnce(tokens: ReturnType<typeof parseArgs>["tokens"] = []): void {
+  const seen = new Set<string>();
+
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    if (seen.has(token.name)) {
+      throw new UsageError(`--${token.name} is given more than once`, "give it once");
+    }
+    seen.add(token.name);
+    if (token.value === "") throw new UsageError(`--${token.name} is given an empty value`);
+  }
 }
 
 function pickCommand(

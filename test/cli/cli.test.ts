@@ -117,6 +117,10 @@ describe("extprov's command line", () => {
     [["probe", "unix:///x.sock"], "unexpected argument unix:///x.sock"],
     [["reload", "--config", "x"], "reload does not take --config"],
     [["reload", "--log-level", "loud"], "--log-level takes one of debug, info, warn, error"],
+    [["check", "-c", "a.yaml", "--config", "b.yaml"], "--config is given more than once"],
+    [["serve", "--demo", "--demo"], "--demo is given more than once"],
+    [["check", "--config="], "--config is given an empty value"],
+    [["reload", "--pid-file", ""], "--pid-file is given an empty value"],
   ] as const;
 
   for (const [args, what] of mistakes) {
