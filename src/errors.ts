@@ -46,9 +46,19 @@ export class ConfigError extends ExtprovError {
 }
 
 /** Several configuration problems found in one pass, reported together. */
+/** Past this many problems a file is more likely the wrong file than a list to work through. */
+const shownProblems = 20;
+
 export class ConfigErrors extends ExtprovError {
   constructor(readonly errors: ConfigError[]) {
-    super(errors.map((error) => error.describe()).join("\n"), ExitCode.config);
+    const lines = errors.slice(0, shownProblems).map((error) => error.describe());
+    if (errors.length > shownProblems) {
+      const more = errors.length - shownProblems;
+      lines.push(
+        `${errors[0]!.file}: and ${more} more problems; fix these first, or check that this is the right file`,
+      );
+    }
+    super(lines.join("\n"), ExitCode.config);
   }
 
   override describe(): string {

@@ -259,11 +259,11 @@ function readConfigText(file: string): string {
 
   // Looked at before it is opened: opening a FIFO waits for a writer, /dev/zero never ends.
   if (!stats.isFile())
-    throw fail("is not a regular file", "pass the configuration file with --config");
+    throw fail("is not a regular file", "name the configuration file itself (--config)");
   if (stats.size > maxConfigBytes) {
     throw fail(
       `is ${stats.size} bytes, too large for a configuration (limit ${maxConfigBytes})`,
-      "pass the configuration file with --config",
+      "check that this is the configuration file (--config); one is a few hundred bytes",
     );
   }
 

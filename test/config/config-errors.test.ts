@@ -358,6 +358,26 @@ describe("a broken configuration", () => {
     expect(result.output.match(/check failed/g)?.length).toBe(3);
   });
 
+  test("shows the first 20 of many problems, and how many more there are", async () => {
+    const folder = tempDir();
+    const unknown = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`field${i}`, i]));
+    const file = writeConfig(folder, {
+      ...unknown,
+      device,
+      credentials: { symmetricKey: { key } },
+    });
+
+    const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
+
+    expect(result.code).toBe(3);
+    const lines = result.output.trim().split("\n");
+    expect(lines).toHaveLength(21);
+    const more = new RegExp(
+      `check failed: ${file}: and (\\d+) more problems; fix these first, or check that this is the right file$`,
+    );
+    expect(Number(more.exec(lines.at(-1)!)?.[1])).toBeGreaterThanOrEqual(480);
+  });
+
   const otherDevice = `HostName=other-hub.azure-devices.net;DeviceId=other;SharedAccessKey=${key}`;
   const severalProblems: ((folder: string) => Case)[] = [
     () => ({
@@ -726,7 +746,7 @@ describe("a configuration path that is not a readable file", () => {
 
     expect(result.code).toBe(3);
     expect(result.output).toContain(
-      `${file}: is not a regular file; pass the configuration file with --config`,
+      `${file}: is not a regular file; name the configuration file itself (--config)`,
     );
   });
 
