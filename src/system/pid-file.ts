@@ -143,8 +143,8 @@ export function findRunningExtprov(path: string): number {
   const pid = parsePid(text);
   if (pid === undefined) {
     throw new ReloadError(
-      `the pid file ${file} holds no process id`,
-      "remove it, then restart extprov with this --pid-file to write it again",
+      `${file} holds no process id, so it is no pid file extprov wrote`,
+      "check --pid-file: it names the file serve was started with (nothing was changed)",
     );
   }
 

@@ -248,6 +248,21 @@ describe("extprov reload and the pid file", () => {
     );
   });
 
+  test("reload pointed at a file that is no pid file (here a key) says so and never advises removing it", async () => {
+    const folder = tempDir();
+    const key = newSymmetricKey();
+    const keyFile = writeSecret(folder, "device.key", key);
+
+    const result = await runExtprov({ args: ["reload", "--pid-file", keyFile], secrets: [key] });
+
+    expect(result.code).toBe(6);
+    expect(result.output).toContain(
+      `reload failed: ${keyFile} holds no process id, so it is no pid file extprov wrote; check --pid-file`,
+    );
+    expect(result.output).not.toContain("remove");
+    expect(readFileSync(keyFile, "utf8")).toBe(key);
+  });
+
   test("reload says so when the pid file names no running process", async () => {
     const folder = tempDir();
     const pidFile = join(folder, "extprov.pid");
