@@ -7,10 +7,20 @@
  * NotifyAccess=main, and no helper process can race its own exit (as systemd-notify can).
  * bun:ffi needs the JIT: under MemoryDenyWriteExecute=yes it refuses, and extprov logs why.
  */
-import { dlopen, FFIType, read } from "bun:ffi";
 import { readFileSync } from "node:fs";
-import { constants } from "node:os";
 import { log } from "../log.ts";
+
+/**
+ * bun:ffi and node:os, loaded on the first notification: a start without NOTIFY_SOCKET
+ * (SysV, OpenRC, a shell, `check`) has no use for them.
+ */
+function ffi(): typeof import("bun:ffi") {
+  return require("bun:ffi");
+}
+
+function errnoNames(): Record<string, number> {
+  return (require("node:os") as typeof import("node:os")).constants.errno;
+}
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -20,18 +30,16 @@ const CLOCK_MONOTONIC = 1;
 /** sizeof(struct sockaddr_un): a 2-byte family and 108 bytes of path. */
 const sockaddrSize = 110;
 
+/** The libc functions used, in bun:ffi's terms (its FFIType names, as strings). */
 const libcSymbols = {
-  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  sendto: {
-    args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32],
-    returns: FFIType.i64,
-  },
-  close: { args: [FFIType.i32], returns: FFIType.i32 },
-  clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" },
+  close: { args: ["i32"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
 } as const;
 
-type Libc = ReturnType<typeof dlopen<typeof libcSymbols>>["symbols"];
+type Libc = ReturnType<typeof import("bun:ffi").dlopen<typeof libcSymbols>>["symbols"];
 
 export interface Notifier {
   /** Sends `fields` (e.g. { READY: "1" }); failures are logged once, never thrown. */
@@ -101,7 +109,7 @@ function openLibc(): Libc {
 
   for (const path of libcCandidates()) {
     try {
-      return dlopen(path, libcSymbols).symbols;
+      return ffi().dlopen(path, libcSymbols).symbols;
     } catch (error) {
       const message = (error as Error).message;
       // No JIT means no bun:ffi at all; trying other names would only bury that.
@@ -171,7 +179,7 @@ function sendDatagram(
 
 /** The errno name, e.g. ECONNREFUSED when nothing listens on the socket. */
 function errno(libc: Libc): string {
-  const code = read.i32(libc.__errno_location()!);
-  const name = Object.entries(constants.errno).find(([, value]) => value === code)?.[0];
+  const code = ffi().read.i32(libc.__errno_location()!);
+  const name = Object.entries(errnoNames()).find(([, value]) => value === code)?.[0];
   return name ?? `errno ${code}`;
 }

@@ -131,6 +131,25 @@ describe("under systemd's NOTIFY_SOCKET", () => {
     expect(await listener.drain()).toEqual([]);
   });
 
+  test("a NOTIFY_SOCKET nobody listens on is logged once with the errno's name, and extprov serves", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const key = newSymmetricKey();
+    const config = writeConfig(folder, symmetricKeyConfig(socket, key));
+    const nobodyListens = join(folder, "no-such-notify.sock");
+
+    const server = await startServer({
+      args: ["serve", "--config", config],
+      secrets: [key],
+      env: { NOTIFY_SOCKET: nobodyListens },
+    });
+
+    expect(server.count("error cannot notify systemd")).toBe(1);
+    expect(server.output()).toContain(`socket=${nobodyListens}: sendto() failed (ENOENT)`);
+    expect((await fetchUnix(socket, provisioningPath)).status).toBe(200);
+    expect(await server.stop()).toBe(0);
+  });
+
   test("without the JIT (MemoryDenyWriteExecute) it says why it cannot notify, and serves", async () => {
     const folder = tempDir();
     const socket = join(folder, "external.sock");
