@@ -28,6 +28,8 @@ ROOT_ARG=/
 ACTION=install
 PURGE=no
 DRY_RUN=no
+# yes while the changes are planned: each is checked, none is made or shown.
+PLANNING=no
 ARCH=""
 LIBC=""
 INIT=""
@@ -49,6 +51,7 @@ CHANGES=0
 BIN_CHANGED=no
 SERVICE_CHANGED=no
 MADE_FOLDERS=""
+HOST_PATH=""
 
 usage() {
     cat <<'EOF'
@@ -95,10 +98,12 @@ EOF
 }
 
 say() {
+    [ "$PLANNING" = no ] || return 0
     printf 'install.sh: %s\n' "$*" >&2
 }
 
 warn() {
+    [ "$PLANNING" = no ] || return 0
     printf 'install.sh: warning: %s\n' "$*" >&2
 }
 
@@ -121,8 +126,11 @@ shown() {
     printf '%s\n' "$R$1"
 }
 
-# Every change goes through here, so that --dry-run shows it instead.
+# Every change goes through here: its paths in an image are checked first, and --dry-run
+# shows it instead of making it.
 change() {
+    check_in_image "$@"
+    [ "$PLANNING" = no ] || return 0
     CHANGES=$((CHANGES + 1))
     if [ "$DRY_RUN" = yes ]; then
         say "would run: $*"
@@ -444,25 +452,158 @@ check_account_tools() {
     die "cannot add users here: needs useradd and groupadd, or BusyBox adduser and addgroup"
 }
 
-# A symbolic link in an image may point at this machine's own files (usr -> /usr):
-# refuse to write through one.
-check_inside_root() {
-    [ "$LIVE" = no ] || return 0
-    for dir in /etc /usr/bin /etc/init.d /etc/systemd/system "$(dirname "$UNIT_FILE")" \
-        /usr/share/doc "$(dirname "$IOTEDGE_CONFIG")" /etc/rc2.d; do
-        existing=$R$dir
-        while [ ! -d "$existing" ]; do
-            if [ -L "$existing" ]; then
-                die "$existing is a link to $(readlink "$existing"), which is not in the image"
-            fi
-            existing=$(dirname "$existing")
+# ---------------------------------------------------------------------------------------
+# Paths in an image: a symbolic link there may lead out of it (usr -> /usr, or any absolute
+# link, which this machine follows on its own files). Every change is checked here, first
+# in a plan of them all (run_checked), so that such a link stops the script before the
+# first change.
+
+# Sets HOST_PATH to where this machine puts the absolute path $1: each link on the way
+# followed as the kernel follows it, and what does not exist yet added as named. Fails on
+# a loop of links. (No $(dirname) and no function called as $(...): it runs for every
+# change, twice in an image, and each subshell costs a fork.)
+host_path() {
+    hp_path=$1
+    hp_rest=""
+    hp_hops=0
+    until [ -d "$hp_path" ]; do
+        # Without trailing slashes (a link may point at "../run/"), so that ${%/*} is the parent.
+        while [ "${hp_path%/}" != "$hp_path" ]; do
+            hp_path=${hp_path%/}
         done
-        physical=$(cd "$existing" && pwd -P)
-        case $physical/ in
-        "$R"/*) ;;
-        *) die "$R$dir leads out of the image (to $physical); refusing to write there" ;;
-        esac
+        if [ -L "$hp_path" ]; then
+            hp_hops=$((hp_hops + 1))
+            [ "$hp_hops" -le 40 ] || return 1
+            hp_target=$(readlink "$hp_path")
+            case $hp_target in
+            /*) hp_path=$hp_target ;;
+            *) hp_path=${hp_path%/*}/$hp_target ;;
+            esac
+        else
+            hp_rest=/${hp_path##*/}$hp_rest
+            hp_path=${hp_path%/*}
+            hp_path=${hp_path:-/}
+        fi
     done
+    hp_path=$(cd "$hp_path" && pwd -P)
+    HOST_PATH=${hp_path%/}$hp_rest
+    HOST_PATH=${HOST_PATH:-/}
+}
+# Whether the path $1 from host_path is in the image ("..": it cannot tell, so no).
+in_image() {
+    case $1 in
+    */../* | */..) return 1 ;;
+    "$R" | "$R"/*) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
+# The first link in the image path $1 that leads out of the image.
+link_out() {
+    lo_prefix=$R
+    lo_rest=${1#"$R"}
+    while [ -n "$lo_rest" ]; do
+        lo_rest=${lo_rest#/}
+        lo_part=${lo_rest%%/*}
+        lo_rest=${lo_rest#"$lo_part"}
+        lo_prefix=$lo_prefix/$lo_part
+        if [ -L "$lo_prefix" ]; then
+            if ! host_path "$lo_prefix" || ! in_image "$HOST_PATH"; then
+                printf '%s\n' "$lo_prefix"
+                return 0
+            fi
+        fi
+    done
+}
+
+# $1 (an image path) would be changed at $2, outside the image, through the folder $3.
+die_outside() {
+    do_outcome="nothing was changed"
+    [ "$PLANNING$DRY_RUN" != nono ] || do_outcome="stopped"
+    do_link=$(link_out "$3")
+    if [ -z "$do_link" ]; then
+        die "$1 leads out of the image, to $2; $do_outcome"
+    fi
+    do_target=$(readlink "$do_link")
+    case $do_target in
+    /*) do_how=" (an absolute link is followed on this machine, not in the image)" ;;
+    *) do_how="" ;;
+    esac
+    do_fix="replace $do_link with a folder or file of the image's own, or with a relative link"
+    do_fix="$do_fix that stays inside the image"
+    if [ "$do_link" = "$1" ]; then
+        do_to=" (to $2)"
+        [ "$2" != "$do_target" ] || do_to=""
+        die "$1 is a link to $do_target$do_how, which leads out of the image$do_to;" \
+            "$do_outcome: $do_fix"
+    fi
+    die "$1 leads out of the image, to $2: $do_link is a link to $do_target$do_how;" \
+        "$do_outcome: $do_fix"
+}
+
+# The image path $1 is changed through $2 (itself, or the folder it is in) as $2$3: $2
+# must lead into the image.
+check_path() {
+    if ! host_path "$2"; then
+        die "$1: a loop of symbolic links; nothing was changed: fix the links in $R"
+    fi
+    ck_where=${HOST_PATH%/}$3
+    in_image "$ck_where" || die_outside "$1" "${ck_where:-/}" "$2"
+}
+
+# A folder, or a file changed in place: it and every link on the way lead into the image.
+check_followed() {
+    check_path "$1" "$1" ""
+}
+
+# A name that is replaced or removed, never followed (place_file and link_to rename over
+# it, rm removes a link, not what it leads to): the folder it is in leads into the image.
+# The names here are install.sh's own: absolute, no trailing slash.
+check_name() {
+    check_path "$1" "${1%/*}" "/${1##*/}"
+}
+
+# The image paths the change "$@" writes, makes or removes, checked. A command without a
+# rule here stops the script rather than go unchecked.
+check_in_image() {
+    [ "$LIVE" = no ] || return 0
+    case $1 in
+    mkdir) check_followed "$3" ;;
+    make_private_dir | rmdir | append_line) check_followed "$2" ;;
+    append_lines) check_followed "$3" ;;
+    place_file | link_to) check_name "$3" ;;
+    write_iotedge_config)
+        check_followed "$2"
+        check_name "$4"
+        ;;
+    rm)
+        # rm -rf of a link to a folder removes the link and leaves what it holds: the
+        # folder (/etc/extprov for --purge) must be in the image.
+        if [ -d "$3" ]; then
+            check_followed "$3"
+        else
+            check_name "$3"
+        fi
+        ;;
+    *) die "internal error: no check of the image paths that $1 changes" ;;
+    esac
+}
+
+# Runs the function $1, which changes the image, twice: first as a plan, in which each
+# change is checked and none is made or shown, then for real. On a running system, once.
+run_checked() {
+    if [ "$LIVE" = no ]; then
+        PLANNING=yes
+        "$1"
+        PLANNING=no
+        cleanup
+        TMP_FILE=""
+        BLOCK_FILE=""
+        EDITED_FILE=""
+        IOTEDGE_BACKUP=""
+        MADE_FOLDERS=""
+    fi
+    "$1"
 }
 
 # Prints the value of "  $2:" in the top-level section "$1:" of the YAML file $3, without
@@ -512,7 +653,6 @@ check_install() {
     check_image_libraries
     detect_init
     check_account_tools
-    check_inside_root
     check_iotedge_config
     say "$NEW_VERSION: $(basename "$EXE") for $ARCH/$LIBC, $INIT init"
 }
@@ -719,6 +859,8 @@ make_private_dir() {
 # extprov's own folders: made with their mode and owner; an existing one is left as the
 # administrator made it, with a warning if extprov may not be able to use it.
 ensure_own_dir() {
+    # Checked even when it is there: what extprov keeps in it must be in the image.
+    check_in_image make_private_dir "$R$1"
     if [ ! -d "$R$1" ]; then
         change make_private_dir "$R$1" "$2" "$3"
         return 0
@@ -995,8 +1137,8 @@ EOF
     fi
 }
 
-do_install() {
-    check_install
+# Every change an install makes, in order.
+install_steps() {
     ensure_accounts
     install_executable
     install_docs
@@ -1008,6 +1150,11 @@ do_install() {
     esac
     configure_iotedge
     record_made_folders
+}
+
+do_install() {
+    check_install
+    run_checked install_steps
     activate_service
     report_changes
     print_next_steps
@@ -1051,6 +1198,14 @@ stop_service() {
 do_uninstall() {
     # Read before --purge removes the configuration that names it.
     endpoint=$(section_value listen endpoint "$R$CONF_FILE")
+    run_checked uninstall_steps
+    report_kept_accounts
+    warn_iotedge_still_sent "${endpoint:-$DEFAULT_ENDPOINT}"
+    report_changes
+}
+
+# Every change --uninstall makes, in order.
+uninstall_steps() {
     files=$(installed_files)
     if [ -z "$files" ]; then
         say "extprov is not installed in $(shown /)"
@@ -1067,9 +1222,6 @@ EOF
     fi
     remove_made_folders
     purge_config
-    report_kept_accounts
-    warn_iotedge_still_sent "${endpoint:-$DEFAULT_ENDPOINT}"
-    report_changes
 }
 
 # The folders install.sh made, deepest first, and extprov's own, each only if now empty:
@@ -1093,8 +1245,11 @@ remove_made_folders() {
         if [ ! -d "$R$folder" ] || [ -L "$R$folder" ]; then
             continue
         fi
-        # A dry run removed none of the files inside, so it cannot tell which will be empty.
-        if [ "$DRY_RUN" = yes ]; then
+        # A plan or a dry run removed none of the files inside, so it cannot tell which
+        # will be empty: the plan checks them all.
+        if [ "$PLANNING" = yes ]; then
+            check_in_image rmdir "$R$folder"
+        elif [ "$DRY_RUN" = yes ]; then
             CHANGES=$((CHANGES + 1))
             say "would run: rmdir $R$folder (if nothing else is left in it by then)"
         elif [ -z "$(ls -A "$R$folder")" ]; then
