@@ -216,7 +216,12 @@ check_tools() {
 
 check_root() {
     [ -d "$ROOT_ARG" ] || die "--root $ROOT_ARG is not a folder"
-    root=$(cd "$ROOT_ARG" && pwd -P)
+    # ./ keeps cd from taking a folder named -x for an option (and from searching CDPATH).
+    case $ROOT_ARG in
+    /*) root=$ROOT_ARG ;;
+    *) root=./$ROOT_ARG ;;
+    esac
+    root=$(cd "$root" && pwd -P)
     if [ "$root" = / ]; then
         LIVE=yes
         R=""

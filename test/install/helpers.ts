@@ -222,12 +222,16 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the release's install.sh under `shell` with `args`, which must include --root. */
+/**
+ * Runs the release's install.sh under `shell` with `args`, which must include --root, from
+ * the folder `cwd` (this process's by default).
+ */
 export function runInstall(
   shell: Shell,
   release: string,
   args: string[],
   env: Record<string, string> = {},
+  cwd?: string,
 ): RunResult {
   if (
     !args.some((arg) => arg === "--root" || arg.startsWith("--root=")) &&
@@ -243,6 +247,7 @@ export function runInstall(
   const child = Bun.spawnSync([...command, ...args], {
     env: { PATH: `${guards()}:${tools}`, LANG: "C", ...env },
     stdin: "ignore",
+    cwd,
   });
 
   const calls = guardCalls();

@@ -241,4 +241,23 @@ describe.each(shells)("install.sh under %s, with links that stay in the image", 
       expect(entryAt(listTree(root), link)).toMatchObject({ type: "link" });
     }
   });
+
+  test("--root takes a relative folder whose name starts with a dash", async () => {
+    const release = await makeRelease();
+    const parent = tempDir("extprov-parent-");
+    const root = join(parent, "-image");
+    renameSync(makeRoot({ systemd: true }), root);
+
+    const result = runInstall(shell, release, ["--root", "-image"], {}, parent);
+    const again = runInstall(shell, release, ["--root=-image", "--dry-run"], {}, parent);
+
+    expect(result.stderr).not.toContain("Illegal option");
+    expect(result.code).toBe(0);
+    expect(result.stderr).toStartWith(
+      `install.sh: installing into the root file system at ${root} `,
+    );
+    expect(read(root, "usr/bin/extprov")).toContain("extprov 0.1.0");
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain("nothing to change");
+  });
 });
