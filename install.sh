@@ -837,6 +837,10 @@ ensure_dir() {
 note_missing_folders() {
     missing=$1
     while [ "$missing" != / ] && [ ! -d "$R$missing" ]; do
+        # Noted already, with the missing folders above it (a dry run makes none).
+        case " $MADE_FOLDERS " in
+        *" $missing "*) return 0 ;;
+        esac
         MADE_FOLDERS="${MADE_FOLDERS:+$MADE_FOLDERS }$missing"
         missing=$(dirname "$missing")
     done

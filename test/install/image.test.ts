@@ -4,7 +4,7 @@
  * upgrades, dry runs and removals change exactly what they should.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   accountIds,
@@ -186,6 +186,37 @@ describe.each(shells)("install.sh under %s into an image", (shell) => {
     );
     expect(result.stderr).toMatch(/dry run: \d+ changes shown above, none made/);
     expect(listTree(root)).toEqual(before);
+  });
+
+  test("--dry-run lists the folders it would make once each, as the install records them", async () => {
+    const release = await makeRelease();
+    const root = makeRoot({ systemd: true });
+    rmSync(join(root, "usr"), { recursive: true });
+    const record = (output: string, prefix: string) =>
+      output
+        .split("\n")
+        .find((line) => line.startsWith(`install.sh: ${prefix}append_lines `))
+        ?.split(" ")
+        .slice(prefix.split(" ").length + 1, -1);
+
+    const dry = runInstall(shell, release, ["--root", root, "--dry-run"]);
+    const real = runInstall(shell, release, ["--root", root]);
+
+    expect(dry.code).toBe(0);
+    expect(real.code).toBe(0);
+    expect(record(dry.stderr, "would run: ")).toEqual([
+      "/usr/bin",
+      "/usr",
+      "/usr/share/doc/extprov",
+      "/usr/share/doc",
+      "/usr/share",
+      "/lib/systemd/system",
+      "/etc/systemd/system/multi-user.target.wants",
+      "/var/lib/extprov",
+      "/var/lib",
+      "/var",
+    ]);
+    expect(record(real.stderr, "+ ")).toEqual(record(dry.stderr, "would run: ")!);
   });
 
   test("--dry-run of an upgrade changes nothing either", async () => {
