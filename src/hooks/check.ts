@@ -2,6 +2,8 @@
  * Checks the reprovision hook at every load, so a start or reload never accepts a hook
  * that cannot run. The hook runs as extprov's user, who can read the device's
  * credentials: a program other users could change would hand those to them.
+ * `security.allowInsecureSecretFiles` is for secret files alone and changes none of this:
+ * a program is not a secret, and need not live where modes are lost.
  */
 import { statSync, type Stats } from "node:fs";
 import type { Config } from "../config/load.ts";
@@ -42,7 +44,6 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
     );
   }
 
-  if (config.security.allowInsecureSecretFiles) return;
   const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
 
   if ((stats.mode & 0o022) !== 0) {
