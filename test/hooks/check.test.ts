@@ -166,7 +166,7 @@ const refusals: Refusal[] = [
       return link;
     },
     expected: (base) =>
-      `${base}/tmp/link.sh, a symbolic link on its path, is owned by uid 65534, who may replace it in ${base}/tmp though others may not; chown -h it to root or to the user extprov runs as, or point the configuration at the hook itself`,
+      `${base}/tmp/link.sh, a symbolic link on its path, is owned by uid 65534, who may replace it in ${base}/tmp though others may not; chown -h it to root or to the user extprov runs as, or point the configuration at the file itself`,
     asRoot: true,
   },
 ];
