@@ -15,6 +15,7 @@ import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
 import { checkSymmetricKey } from "../credentials/symmetric-key.ts";
 import { socketProblems } from "../socket/ownership.ts";
+import { trustProblem } from "../system/path-trust.ts";
 import { runAsProblems } from "../system/privileges.ts";
 
 export const defaultEndpoint = "unix:///var/run/external/external.sock";
@@ -86,8 +87,9 @@ const startedAsUid = process.geteuid?.() ?? 0;
 
 /**
  * The configuration says which program the reprovision hook runs and who may connect to
- * the socket: whoever can change it, or replace it in its folder, controls extprov. Only
- * root and the user extprov was started as may own or write either.
+ * the socket: whoever can change it, or put another in its place through a folder or link
+ * on its way, controls extprov. Only root and the user extprov was started as may own or
+ * write any of them.
  */
 function checkConfigFileTrust(file: string): void {
   const trusted = [0, startedAsUid];
@@ -110,21 +112,13 @@ function checkConfigFileTrust(file: string): void {
     );
   }
 
-  const folder = dirname(file);
-  const folderStats = statSync(folder);
-  const sticky = (folderStats.mode & 0o1000) !== 0;
-  if ((folderStats.mode & 0o002) !== 0 && !sticky) {
-    throw fail(
-      `its folder ${folder} (mode ${octal(folderStats.mode)}) lets every user replace it`,
-      "chmod o-w the folder, or keep the configuration in /etc/extprov",
-    );
-  }
-  if (!trusted.includes(folderStats.uid)) {
-    throw fail(
-      `its folder ${folder} is owned by uid ${folderStats.uid}, who could replace it`,
-      "chown the folder to root, or keep the configuration in /etc/extprov",
-    );
-  }
+  const onItsWay = trustProblem({
+    path: file,
+    trustedOwners: trusted,
+    risk: "put another configuration in its place",
+    move: "keep the configuration in /etc/extprov",
+  });
+  if (onItsWay) throw fail(...onItsWay);
 }
 
 /**

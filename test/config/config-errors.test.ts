@@ -3,7 +3,7 @@
  * naming the file, the field, what is wrong and how to fix it, never the value.
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
@@ -561,7 +561,8 @@ describe("a broken configuration", () => {
       const folder = tempDir();
       const file = join(folder, "config.json");
       const [start, rest] = [key.slice(0, 8), key.slice(8)];
-      const text = `{ "credentials": { "symmetricKey": ${textWith(`${start}-${rest}`)} } }`;
+      // Starting with a letter, the parser reads a word (a digit would start a number).
+      const text = `{ "credentials": { "symmetricKey": ${textWith(`k${start}-${rest}`)} } }`;
       writeFileSync(file, text, { mode: 0o600 });
 
       const result = await runExtprov({
@@ -613,7 +614,18 @@ describe("who may change the configuration", () => {
     [
       "a configuration in a folder every user may write",
       (folder) => chmodSync(folder, 0o777),
-      "lets every user replace it; chmod o-w the folder, or keep the configuration in /etc/extprov",
+      "a folder on its path, has mode 0777: other users may put another configuration in its place; chmod go-w",
+    ],
+    [
+      "a configuration reached through a folder its group may write",
+      (folder, file) => {
+        mkdirSync(join(folder, "shared"), { mode: 0o775 });
+        chmodSync(join(folder, "shared"), 0o775);
+        mkdirSync(join(folder, "shared", "extprov"));
+        renameSync(file, join(folder, "shared", "extprov", "config.yaml"));
+        symlinkSync(join(folder, "shared", "extprov", "config.yaml"), file);
+      },
+      "/shared, a folder on its path, has mode 0775: other users may put another configuration in its place",
     ],
   ];
   if (isRoot) {
@@ -626,7 +638,7 @@ describe("who may change the configuration", () => {
       [
         "a configuration in a folder another user owns",
         (folder) => chownSync(folder, 65534, 65534),
-        "is owned by uid 65534, who could replace it",
+        "a folder on its path, is owned by uid 65534, who could put another configuration in its place; chown it to root or to the user extprov runs as, or keep the configuration in /etc/extprov",
       ],
     );
   }
