@@ -6,6 +6,7 @@ import { lstatSync, readFileSync, readlinkSync, statSync, type Stats } from "nod
 import { dirname, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { shownPath } from "../config/shown-path.ts";
+import { trustProblem } from "../system/path-trust.ts";
 
 /** A key or a PEM chain is a few KiB; a larger file is the wrong one, and is not read. */
 export const maxSecretBytes = 1024 * 1024;
@@ -57,8 +58,31 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
 
   if (!stats.isFile())
     throw fail("is not a regular file", "point it at the file that holds the secret");
-  if (!rules.allowInsecure) checkOwnership(stats.mode, stats.uid, rules, fail);
+  if (!rules.allowInsecure) {
+    checkOwnership(stats.mode, stats.uid, rules, fail);
+    checkWayTo(path, rules, fail);
+  }
   return stats;
+}
+
+/** Whoever could put another file in its place would choose the identity extprov serves. */
+function checkWayTo(
+  path: string,
+  rules: SecretFileRules,
+  fail: (problem: string, hint?: string) => ConfigError,
+): void {
+  let problem;
+  try {
+    problem = trustProblem({
+      path,
+      trustedOwners: rules.trustedOwners,
+      risk: "put another secret in its place",
+      move: "keep the secrets in a folder only root may change, such as /etc/extprov/secrets",
+    });
+  } catch (error) {
+    throw fail(`changed while it was checked (${(error as NodeJS.ErrnoException).code})`);
+  }
+  if (problem) throw fail(...problem);
 }
 
 function failureFor(path: string, field: string, rules: SecretFileRules) {

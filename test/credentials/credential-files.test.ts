@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
   chownSync,
   existsSync,
   mkdirSync,
@@ -42,6 +43,16 @@ async function checkKeyFile(content: string, mode = 0o600, extra = {}) {
   };
 }
 
+/** A key file in `name`, a folder with `mode` inside a new temporary folder. */
+function keyInFolderWithMode(name: string, mode: number) {
+  const folder = tempDir();
+  const inner = join(folder, name);
+  mkdirSync(inner);
+  chmodSync(inner, mode);
+  const key = newSymmetricKey();
+  return { folder, inner, key, path: writeSecret(inner, "device.key", key) };
+}
+
 describe("a symmetric key file", () => {
   test("with a trailing newline and mode 0600 is accepted", async () => {
     expect((await checkKeyFile(`${newSymmetricKey()}\n`)).code).toBe(0);
@@ -75,6 +86,31 @@ describe("a symmetric key file", () => {
         })
       ).code,
     ).toBe(0);
+  });
+
+  // Who may rename it away may put another key in its place: the device's identity.
+  test("in a folder every user may write is refused, naming the folder", async () => {
+    const { folder, inner: open, key, path } = keyInFolderWithMode("open", 0o777);
+
+    const result = await check(folder, { symmetricKey: { file: path } }, [key]);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `/credentials/symmetricKey/file: ${path}: ${open}, a folder on its path, has mode 0777: other users may put another secret in its place; chmod go-w ${open}, or keep the secrets in a folder only root may change, such as /etc/extprov/secrets`,
+    );
+  });
+
+  test("in a sticky folder every user may write (like /tmp) is accepted when root owns it", async () => {
+    const { folder, key, path } = keyInFolderWithMode("tmp", 0o1777);
+
+    expect((await check(folder, { symmetricKey: { file: path } }, [key])).code).toBe(0);
+  });
+
+  test("in a folder every user may write is accepted with security.allowInsecureSecretFiles", async () => {
+    const { folder, inner: open, key, path } = keyInFolderWithMode("open", 0o777);
+    const security = { security: { allowInsecureSecretFiles: true } };
+
+    expect((await check(folder, { symmetricKey: { file: path } }, [key], security)).code).toBe(0);
   });
 
   test("that is empty is refused", async () => {
