@@ -28,7 +28,7 @@ export async function checkCommand(
   // be this extprov's own.
   if (config.listen.kind === "unix") {
     resolveSocketOwnership(config, service);
-    await checkSocketPath(config.listen.path);
+    await checkSocketPath(config.listen.path, [0, process.geteuid!(), service.uid]);
   } else {
     warnBeyondLoopback(config.listen);
   }

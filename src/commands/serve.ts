@@ -135,7 +135,7 @@ async function open(
   const ownership =
     config.listen.kind === "unix" ? resolveSocketOwnership(config, loaded.service) : undefined;
   if (pidFile) checkPidFile(pidFile);
-  await prepareEndpoint(config);
+  await prepareEndpoint(config, [0, process.geteuid!(), loaded.service.uid]);
 
   // From binding to the end of this function nothing awaits, so no request is read
   // before privileges are dropped and the credentials re-read as the service user.

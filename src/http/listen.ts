@@ -40,9 +40,12 @@ export interface Endpoint {
   lost: Promise<string>;
 }
 
-/** Makes sure the unix socket path can be bound; TCP needs no preparation. */
-export async function prepareEndpoint(config: Config): Promise<void> {
-  if (config.listen.kind === "unix") await prepareSocketPath(config.listen.path);
+/**
+ * Makes sure the unix socket path can be bound, on a way only `trustedOwners` can change;
+ * TCP needs no preparation.
+ */
+export async function prepareEndpoint(config: Config, trustedOwners: number[]): Promise<void> {
+  if (config.listen.kind === "unix") await prepareSocketPath(config.listen.path, trustedOwners);
 }
 
 /** Binds synchronously, so nothing is served before the caller's next step. */

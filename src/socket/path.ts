@@ -17,10 +17,14 @@ import { basename, dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { isPrivateNameOf } from "./private-name.ts";
+import { trustProblem } from "../system/path-trust.ts";
 
-/** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
-export async function prepareSocketPath(path: string): Promise<void> {
-  prepareParent(dirname(path));
+/**
+ * Checks the parent folder (creating it if missing) and clears a stale socket at `path`.
+ * `trustedOwners` are the uids that may own the folders on the way to the socket.
+ */
+export async function prepareSocketPath(path: string, trustedOwners: number[]): Promise<void> {
+  prepareParent(dirname(path), trustedOwners);
 
   const existing = checkWhatIsThere(path);
   if (existing) await removeIfStale(path, existing);
@@ -32,12 +36,12 @@ export async function prepareSocketPath(path: string): Promise<void> {
  * write in (binding makes a file there), and anything at the path but a socket that is
  * live or stale. A live one passes: it may be this extprov's own.
  */
-export async function checkSocketPath(path: string): Promise<void> {
+export async function checkSocketPath(path: string, trustedOwners: number[]): Promise<void> {
   // In serve's order, so that both name the same first problem.
   const folder = dirname(path);
   const existing = folderStats(folder);
   if (!existing) return checkCreatable(folder);
-  checkParent(folder, existing);
+  checkParent(folder, existing, trustedOwners);
 
   if (checkWhatIsThere(path)) {
     const answer = await probeSocket(path);
@@ -132,7 +136,7 @@ function checkWhatIsThere(path: string): Stats | undefined {
   return existing;
 }
 
-function prepareParent(folder: string): void {
+function prepareParent(folder: string, trustedOwners: number[]): void {
   const existing = folderStats(folder);
 
   if (!existing) {
@@ -147,13 +151,12 @@ function prepareParent(folder: string): void {
       );
     }
     log.info("created socket folder", { path: folder, mode: "0755" });
-    return;
   }
 
-  checkParent(folder, existing);
+  checkParent(folder, existing ?? statSync(folder), trustedOwners);
 }
 
-function checkParent(folder: string, existing: Stats): void {
+function checkParent(folder: string, existing: Stats, trustedOwners: number[]): void {
   if (!existing.isDirectory()) {
     throw new ListenError(`${folder} is not a folder`, "choose a socket path inside a folder");
   }
@@ -164,6 +167,15 @@ function checkParent(folder: string, existing: Stats): void {
       "put the socket in a folder only root or the service user can write, e.g. /var/run/external",
     );
   }
+
+  // Who could rename the folder, or one above it, could put another server in its place.
+  const problem = trustProblem({
+    path: folder,
+    trustedOwners,
+    risk: "put another server's socket in this one's place",
+    move: "put the socket in a folder only root or the service user can change, e.g. /var/run/external",
+  });
+  if (problem) throw new ListenError(`the socket folder ${problem[0]}`, problem[1]);
 }
 
 /** What to do when the file system will not take the socket or its folder. */

@@ -15,7 +15,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { symmetricKeyConfig, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey } from "../helpers/fixtures.ts";
 import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
@@ -321,7 +321,7 @@ describe("what already exists at the socket path", () => {
     const socket = join(folder, "external.sock");
     bindAndLeave(socket);
 
-    const preparing = prepareSocketPath(socket);
+    const preparing = prepareSocketPath(socket, [0, process.geteuid!()]);
     unlinkSync(socket);
     bindAndLeave(socket);
     const replacement = lstatSync(socket).ino;
@@ -566,6 +566,42 @@ describe("the socket's folder", () => {
       "is writable by every user, who could replace the socket",
     );
   });
+
+  // Whoever may rename the folder, or one above it, may put another server in its place.
+  const unsafeWays: [string, (folder: string, inner: string) => void, string][] = [
+    [
+      "its group may write to it",
+      (_, inner) => chmodSync(inner, 0o775),
+      "/run, a folder on its path, has mode 0775: other users may put another server's socket in this one's place",
+    ],
+    [
+      "a folder above it every user may write to, without the sticky bit",
+      (_, inner) => chmodSync(dirname(inner), 0o777),
+      "/above, a folder on its path, has mode 0777",
+    ],
+  ];
+  if (process.geteuid?.() === 0) {
+    unsafeWays.push([
+      "another user owns it",
+      (_, inner) => chownSync(inner, 65534, 65534),
+      "/run, a folder on its path, is owned by uid 65534, who could put another server's socket in this one's place; chown it to root or to the user extprov runs as, or put the socket in a folder only root or the service user can change",
+    ]);
+  }
+
+  for (const [what, loosen, problem] of unsafeWays) {
+    test(`is refused by serve and check when ${what}`, async () => {
+      const folder = tempDir();
+      const inner = join(folder, "above", "run");
+      mkdirSync(inner, { recursive: true });
+      loosen(folder, inner);
+
+      const output = await refusedByServeAndCheck(folder, join(inner, "external.sock"));
+
+      expect(output).toContain(`refused to start: the socket folder ${folder}`);
+      expect(output).toContain(problem);
+      expect(existsSync(join(inner, "external.sock"))).toBe(false);
+    });
+  }
 });
 
 describe("the socket path's length", () => {
