@@ -124,8 +124,11 @@ print("full", len(held), flush=True)
 time.sleep(60)
 `;
   const child = Bun.spawn(["python3", "-c", script, path], { stdout: "pipe" });
-  const reader = child.stdout.getReader();
-  const said = new TextDecoder().decode((await reader.read()).value);
+  let said = "";
+  for await (const chunk of child.stdout) {
+    said += new TextDecoder().decode(chunk);
+    if (said.includes("\n")) break;
+  }
   expect(said).toMatch(/^full \d+\n$/);
 
   return {
