@@ -2,7 +2,8 @@
  * Runs the reprovision hook: the configured argv without a shell, in a process group of
  * its own, with a minimal environment that names the device but holds no secret. Its
  * output is logged line by line through `sanitizeLine`. A hook that overruns its time
- * gets SIGTERM, and SIGKILL `killGraceSeconds` later, its whole process group with it.
+ * gets SIGTERM, and SIGKILL `killGraceSeconds` later, its whole process group with it;
+ * what a hook leaves running in its group when it exits is killed.
  */
 import { existsSync } from "node:fs";
 import { log } from "../log.ts";
@@ -80,6 +81,7 @@ export async function runHook(request: HookRequest): Promise<HookOutcome> {
   ]);
   for (const stream of streams) stream.stop();
   output.finish();
+  stopLeftovers(child.pid, program);
 
   const ms = Math.round(performance.now() - started);
   const signal = typeof child.signalCode === "string" ? child.signalCode : undefined;
@@ -175,6 +177,26 @@ function groupStopper(pid: number, program: string) {
       if (reason !== undefined) signalGroup(pid, "SIGKILL");
     },
   };
+}
+
+/**
+ * A hook's work ends when it exits: a process it left running in its group (`cmd &`)
+ * would go on with access to the credentials, unseen, until the service stops. It is
+ * killed, and said so.
+ */
+function stopLeftovers(pid: number, program: string): void {
+  try {
+    process.kill(-pid, 0);
+  } catch {
+    return;
+  }
+
+  log.warn("hook left processes running", {
+    hook: program,
+    signal: "SIGKILL",
+    reason: "a hook's work ends when it exits; start a service for work that must go on",
+  });
+  signalGroup(pid, "SIGKILL");
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -239,6 +239,19 @@ describe("a reprovision notice with a hook that succeeds", () => {
     expect(server.output()).toContain('line="all done"');
     expect(await server.stop()).toBe(0);
   });
+
+  test("kills what a successful hook left running in the background, and says so", async () => {
+    const { folder, socket, key, config } = prepare(first, { hook: ["background.sh"] });
+    writeHook(folder, "background.sh", [`sleep 60 &`, `echo $! > '${folder}/left.pid'`]);
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    expect((await fetchUnix(socket, reprovisionPath)).status).toBe(200);
+    const left = readFileSync(join(folder, "left.pid"), "utf8").trim();
+
+    await server.waitFor("warn  hook left processes running hook=");
+    await waitUntil(() => !existsSync(`/proc/${left}`) || isZombie(left));
+    expect(await server.stop()).toBe(0);
+  });
 });
 
 describe("a HEAD request", () => {
@@ -505,6 +518,23 @@ describe("the hook's configuration", () => {
     });
   }
 });
+
+/** Resolves once `done()` holds; fails the test after 5 s. */
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 20) {
+    if (waited > 5_000) throw new Error("condition not met within 5 s");
+    await Bun.sleep(20);
+  }
+}
+
+/** A killed process stays a zombie until its new parent (init) reaps it. */
+function isZombie(pid: string): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return true;
+  }
+}
 
 function chmodded(folder: string, name: string, mode: number): string {
   const path = writeHook(folder, name, ["true"]);
