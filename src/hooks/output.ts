@@ -58,7 +58,9 @@ export function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: str
  * it holds a piece of a known secret.
  */
 export function sanitizeLine(raw: string, secretPieces: readonly string[]): string {
-  if (secretPieces.some((piece) => raw.includes(piece))) {
+  // Also with the white space taken out: a key printed in groups ("abcd efgh ...").
+  const compact = raw.replace(/\s+/g, "");
+  if (secretPieces.some((piece) => raw.includes(piece) || compact.includes(piece))) {
     return "<line withheld: it holds a credential>";
   }
 

@@ -25,6 +25,15 @@ describe("sanitizeLine", () => {
     );
   });
 
+  test("withholds a known secret printed in groups separated by spaces", () => {
+    const key = newSymmetricKey();
+    const grouped = key.match(/.{1,8}/g)!.join(" ");
+
+    expect(sanitizeLine(`key: ${grouped}`, secretPieces([key]))).toBe(
+      "<line withheld: it holds a credential>",
+    );
+  });
+
   test("replaces control characters and terminal colours, and cuts long lines", () => {
     const long = "word ".repeat(100);
 
