@@ -108,7 +108,7 @@ function checkConfigFileTrust(file: string): void {
   if (!trusted.includes(stats.uid)) {
     throw fail(
       `is owned by uid ${stats.uid}, who could change the hook extprov runs and who may connect`,
-      "chown it to root, or to the user extprov runs as",
+      "chown it to root (or to the user that starts extprov, if not root)",
     );
   }
 
@@ -117,6 +117,7 @@ function checkConfigFileTrust(file: string): void {
     trustedOwners: trusted,
     risk: "put another configuration in its place",
     move: "keep the configuration in /etc/extprov",
+    owners: "root (or the user that starts extprov, if not root)",
   });
   if (onItsWay) throw fail(...onItsWay);
 }

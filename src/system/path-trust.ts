@@ -20,7 +20,11 @@ export interface TrustedPath {
   risk: string;
   /** The second way out of the problem, e.g. "move the hook to a folder only root may change". */
   move: string;
+  /** Whom to give a folder or link to; "root or the user extprov runs as" unless said. */
+  owners?: string;
 }
+
+const defaultOwners = "root or to the user extprov runs as";
 
 /** Linux stops following symbolic links after this many (MAXSYMLINKS), with ELOOP. */
 const maxLinks = 40;
@@ -88,7 +92,7 @@ function folderProblem(
   if (!target.trustedOwners.includes(stats.uid)) {
     return [
       `${shown}, a folder on its path, is owned by uid ${stats.uid}, who could ${target.risk}`,
-      `chown it to root or to the user extprov runs as, ${fix}`,
+      `chown it to ${target.owners ?? defaultOwners}, ${fix}`,
     ];
   }
 
@@ -120,6 +124,6 @@ function linkProblem(
 
   return [
     `${shownPath(link)}, a symbolic link on its path, is owned by uid ${stats.uid}, who may replace it in ${shownPath(folder)} though others may not`,
-    "chown -h it to root or to the user extprov runs as, or point the configuration at the file itself",
+    `chown -h it to ${target.owners ?? defaultOwners}, or point the configuration at the file itself`,
   ];
 }

@@ -633,12 +633,12 @@ describe("who may change the configuration", () => {
       [
         "a configuration another user owns",
         (_, file) => chownSync(file, 65534, 65534),
-        "is owned by uid 65534, who could change the hook extprov runs and who may connect; chown it to root, or to the user extprov runs as",
+        "is owned by uid 65534, who could change the hook extprov runs and who may connect; chown it to root (or to the user that starts extprov, if not root)",
       ],
       [
         "a configuration in a folder another user owns",
         (folder) => chownSync(folder, 65534, 65534),
-        "a folder on its path, is owned by uid 65534, who could put another configuration in its place; chown it to root or to the user extprov runs as, or keep the configuration in /etc/extprov",
+        "a folder on its path, is owned by uid 65534, who could put another configuration in its place; chown it to root (or the user that starts extprov, if not root), or keep the configuration in /etc/extprov",
       ],
     );
   }

@@ -6,7 +6,11 @@ export interface ConfigDocument {
   [field: string]: unknown;
 }
 
-/** Writes `document` to `folder/name` (YAML unless the name ends in .json), mode 0600. */
+/**
+ * Writes `document` to `folder/name` (YAML unless the name ends in .json), mode 0600. A
+ * document without `listen` gets a socket in `folder`: extprov's default,
+ * /var/run/external, is the host's, and `check` would look at it.
+ */
 export function writeConfig(
   folder: string,
   document: ConfigDocument,
@@ -14,9 +18,10 @@ export function writeConfig(
   mode = 0o600,
 ): string {
   const path = join(folder, name);
+  const written = "listen" in document ? document : { ...document, listen: localListen(folder) };
   const text = name.endsWith(".json")
-    ? JSON.stringify(document, null, 2)
-    : Bun.YAML.stringify(document, null, 2);
+    ? JSON.stringify(written, null, 2)
+    : Bun.YAML.stringify(written, null, 2);
   writeFileSync(path, text);
   chmodSync(path, mode);
   return path;
@@ -39,4 +44,8 @@ export function symmetricKeyConfig(
     listen: { endpoint: socketEndpoint(socket), socket: { mode: "0600" } },
     ...extra,
   };
+}
+
+function localListen(folder: string) {
+  return { endpoint: socketEndpoint(join(folder, "external.sock")), socket: { mode: "0600" } };
 }
