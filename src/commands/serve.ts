@@ -135,7 +135,10 @@ async function open(
   const ownership =
     config.listen.kind === "unix" ? resolveSocketOwnership(config, loaded.service) : undefined;
   if (pidFile) checkPidFile(pidFile);
-  await prepareEndpoint(config, [0, process.geteuid!(), loaded.service.uid]);
+  await prepareEndpoint(config, {
+    trusted: [0, process.geteuid!(), loaded.service.uid],
+    creator: loaded.service,
+  });
 
   // From binding to the end of this function nothing awaits, so no request is read
   // before privileges are dropped and the credentials re-read as the service user.

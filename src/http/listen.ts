@@ -13,7 +13,7 @@ import {
   type BoundSocket,
   type SocketOwnership,
 } from "../socket/bind.ts";
-import { prepareSocketPath } from "../socket/path.ts";
+import { prepareSocketPath, type SocketFolderOwners } from "../socket/path.ts";
 import { watchSocket } from "../socket/watch.ts";
 import { errorResponse } from "./errors.ts";
 import { pathOf, refuseBeforeRouting, withPlainOrigin, type App } from "./app.ts";
@@ -41,11 +41,11 @@ export interface Endpoint {
 }
 
 /**
- * Makes sure the unix socket path can be bound, on a way only `trustedOwners` can change;
+ * Makes sure the unix socket path can be bound, on a way only trusted users can change;
  * TCP needs no preparation.
  */
-export async function prepareEndpoint(config: Config, trustedOwners: number[]): Promise<void> {
-  if (config.listen.kind === "unix") await prepareSocketPath(config.listen.path, trustedOwners);
+export async function prepareEndpoint(config: Config, owners: SocketFolderOwners): Promise<void> {
+  if (config.listen.kind === "unix") await prepareSocketPath(config.listen.path, owners);
 }
 
 /** Binds synchronously, so nothing is served before the caller's next step. */

@@ -5,6 +5,7 @@
  */
 import {
   accessSync,
+  chownSync,
   constants,
   lstatSync,
   mkdirSync,
@@ -19,12 +20,16 @@ import { log } from "../log.ts";
 import { isPrivateNameOf } from "./private-name.ts";
 import { trustProblem } from "../system/path-trust.ts";
 
-/**
- * Checks the parent folder (creating it if missing) and clears a stale socket at `path`.
- * `trustedOwners` are the uids that may own the folders on the way to the socket.
- */
-export async function prepareSocketPath(path: string, trustedOwners: number[]): Promise<void> {
-  prepareParent(dirname(path), trustedOwners);
+/** Who may own the folders on the way to the socket, and who owns one extprov creates. */
+export interface SocketFolderOwners {
+  trusted: number[];
+  /** The service user: it removes the socket when it stops, after root has been dropped. */
+  creator: { uid: number; gid: number };
+}
+
+/** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
+export async function prepareSocketPath(path: string, owners: SocketFolderOwners): Promise<void> {
+  prepareParent(dirname(path), owners);
 
   const existing = checkWhatIsThere(path);
   if (existing) await removeIfStale(path, existing);
@@ -136,24 +141,30 @@ function checkWhatIsThere(path: string): Stats | undefined {
   return existing;
 }
 
-function prepareParent(folder: string, trustedOwners: number[]): void {
+function prepareParent(folder: string, owners: SocketFolderOwners): void {
   const existing = folderStats(folder);
+  if (!existing) createSocketFolder(folder, owners.creator);
 
-  if (!existing) {
-    // 0755: iotedged (another user) must reach the socket inside; only the owner may add files.
-    try {
-      mkdirSync(folder, { recursive: true, mode: 0o755 });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new ListenError(
-        `cannot create the socket folder ${folder} (${code})`,
-        fileSystemHint(code),
-      );
-    }
-    log.info("created socket folder", { path: folder, mode: "0755" });
+  checkParent(folder, existing ?? statSync(folder), owners.trusted);
+}
+
+/**
+ * 0755: iotedged (another user) must reach the socket inside; only the owner may add
+ * files. Owned by the service user, who must remove the socket at the stop.
+ */
+function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: number }): void {
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o755 });
+    if (process.geteuid!() === 0) chownSync(folder, uid, gid);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(
+      `cannot create the socket folder ${folder} (${code})`,
+      fileSystemHint(code),
+    );
   }
 
-  checkParent(folder, existing ?? statSync(folder), trustedOwners);
+  log.info("created socket folder", { path: folder, mode: "0755", uid, gid });
 }
 
 function checkParent(folder: string, existing: Stats, trustedOwners: number[]): void {

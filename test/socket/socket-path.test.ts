@@ -324,7 +324,10 @@ describe("what already exists at the socket path", () => {
     const socket = join(folder, "external.sock");
     bindAndLeave(socket);
 
-    const preparing = prepareSocketPath(socket, [0, process.geteuid!()]);
+    const preparing = prepareSocketPath(socket, {
+      trusted: [0, process.geteuid!()],
+      creator: { uid: process.geteuid!(), gid: process.getegid!() },
+    });
     unlinkSync(socket);
     bindAndLeave(socket);
     const replacement = lstatSync(socket).ino;

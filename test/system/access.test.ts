@@ -4,7 +4,7 @@
  * clients as other users (setpriv); without root they are skipped with the reason.
  */
 import { describe, expect, test } from "bun:test";
-import { chownSync, existsSync, lstatSync, readFileSync } from "node:fs";
+import { chownSync, existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
@@ -86,6 +86,26 @@ describe.skipIf(!isRoot)("dropping root", () => {
       curlUnix(join(folder, "external.sock"), provisioningPath, [], as(daemon, daemon)).status,
     ).toBe(200);
     expect(await server.stop()).toBe(0);
+  });
+
+  test("creates a missing socket folder for the runAs user, who removes the socket at the stop", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config, keyFile } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+    chownSync(keyFile, nobody, nobody);
+    const socketFolder = join(folder, "run");
+    const socket = join(socketFolder, "external.sock");
+    writeFileSync(
+      config,
+      readFileSync(config, "utf8").replace(join(folder, "external.sock"), socket),
+    );
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const stats = lstatSync(socketFolder);
+    expect([stats.uid, stats.gid, stats.mode & 0o7777]).toEqual([nobody, nobody, 0o755]);
+    expect(await server.stop()).toBe(0);
+    expect(server.output()).not.toContain("socket left in place");
+    expect(existsSync(socket)).toBe(false);
   });
 
   test("refuses to serve when the runAs user cannot read the key, and removes its socket", async () => {
