@@ -73,13 +73,17 @@ export function sanitizeLine(raw: string, secretPieces: readonly string[]): stri
 }
 
 /**
- * Keys are random: a run of 16 or more base64 characters with lower case and upper case
- * or digits. A path such as /usr/libexec/extprov/reprovision (lower case and slashes)
- * stays readable; the chance that a 44-character key has no upper case and no digit is
- * below 1 in 10^15.
+ * Keys are random: a run of 16 or more base64 characters that mixes lower case, upper
+ * case and digits, or that holds 16 such characters between two slashes with lower case
+ * and upper case or digits. A path stays readable, even with a mkdtemp name in it
+ * (/tmp/dep.eUkb/hooks/hook.sh: no digit, and no long part); the chance that a 44-character
+ * key escapes both is below 1 in 1,700.
  */
 function looksLikeKey(run: string): boolean {
-  return /[a-z]/.test(run) && /[A-Z0-9]/.test(run);
+  if (/[a-z]/.test(run) && /[A-Z]/.test(run) && /[0-9]/.test(run)) return true;
+  return run
+    .split("/")
+    .some((part) => part.length >= 16 && /[a-z]/.test(part) && /[A-Z0-9]/.test(part));
 }
 
 /**
