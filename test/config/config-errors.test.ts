@@ -9,6 +9,7 @@ import { writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { runExtprov, spawnExtprov } from "../helpers/server.ts";
 import { sharedTempDir, tempDir } from "../helpers/temp.ts";
+import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
 const isRoot = process.getuid?.() === 0;
@@ -785,9 +786,8 @@ describe("a configuration path that is not a readable file", () => {
   });
 
   // root reads every file whatever its mode: these run extprov as nobody with setpriv.
-  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 
-  test.skipIf(!isRoot)(
+  test.skipIf(asNobodySkipReason !== undefined)(
     "one its user cannot read (mode 0000, as a non-root user) says so",
     async () => {
       const folder = sharedTempDir();
@@ -809,7 +809,7 @@ describe("a configuration path that is not a readable file", () => {
     },
   );
 
-  test.skipIf(!isRoot)(
+  test.skipIf(asNobodySkipReason !== undefined)(
     "a key file its user cannot read (mode 0000, as a non-root user) names the field",
     async () => {
       const folder = sharedTempDir();

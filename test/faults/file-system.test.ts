@@ -22,6 +22,7 @@ import { mountSkipReason, mountTmpfs, unmount } from "../helpers/mount.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
 import { countFaults } from "../helpers/suite-record.ts";
 import { sharedTempDir, tempDir } from "../helpers/temp.ts";
+import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
 const isRoot = process.getuid?.() === 0;
@@ -132,32 +133,35 @@ describe.skipIf(mountSkipReason !== undefined)("a file system that refuses the s
   });
 });
 
-describe.skipIf(!isRoot)("a socket folder the service user cannot write", () => {
-  test("mode 0555, as that user: exit 4 with EACCES and the fix", async () => {
-    const folder = sharedTempDir();
-    const socketFolder = join(folder, "run");
-    mkdirSync(socketFolder);
-    chownSync(socketFolder, 65534, 65534);
-    chmodSync(socketFolder, 0o555);
-    const config = writeConfig(
-      folder,
-      symmetricKeyConfig(join(socketFolder, "external.sock"), key),
-    );
-    chownSync(config, 65534, 65534);
-    countFaults();
+describe.skipIf(asNobodySkipReason !== undefined)(
+  "a socket folder the service user cannot write",
+  () => {
+    test("mode 0555, as that user: exit 4 with EACCES and the fix", async () => {
+      const folder = sharedTempDir();
+      const socketFolder = join(folder, "run");
+      mkdirSync(socketFolder);
+      chownSync(socketFolder, 65534, 65534);
+      chmodSync(socketFolder, 0o555);
+      const config = writeConfig(
+        folder,
+        symmetricKeyConfig(join(socketFolder, "external.sock"), key),
+      );
+      chownSync(config, 65534, 65534);
+      countFaults();
 
-    const wrapper = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
-    const result = await runExtprov({
-      args: ["serve", "--config", config],
-      secrets: [key],
-      wrapper,
+      const wrapper = asNobody;
+      const result = await runExtprov({
+        args: ["serve", "--config", config],
+        secrets: [key],
+        wrapper,
+      });
+
+      expect(result.code).toBe(4);
+      expect(result.output).toContain(
+        `cannot listen on ${join(socketFolder, "external.sock")} (EACCES)`,
+      );
+      expect(result.output).toContain("check that the folder is writable by this user");
+      expect(readdirSync(socketFolder)).toEqual([]);
     });
-
-    expect(result.code).toBe(4);
-    expect(result.output).toContain(
-      `cannot listen on ${join(socketFolder, "external.sock")} (EACCES)`,
-    );
-    expect(result.output).toContain("check that the folder is writable by this user");
-    expect(readdirSync(socketFolder)).toEqual([]);
-  });
-});
+  },
+);

@@ -12,6 +12,7 @@ import { makeCertificate, newSymmetricKey, writeSecret } from "../helpers/fixtur
 import { python } from "../helpers/notify.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
+import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
 const isRoot = process.getuid?.() === 0;
 const demoKey = "RkFLRSBkZW1vIGtleSBmb3IgZXh0cHJvdjsgbm90IGEgc2VjcmV0IQ==";
@@ -341,19 +342,22 @@ describe("probe says precisely why it cannot connect", () => {
     expect(result.output).toContain(`probe failed: ${path} is not a socket`);
   });
 
-  test.skipIf(!isRoot)("a socket this user may not connect to", async () => {
-    using endpoint = mock({}, 200, sharedTempDir());
-    chmodSync(endpoint.socket, 0o600);
-    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+  test.skipIf(asNobodySkipReason !== undefined)(
+    "a socket this user may not connect to",
+    async () => {
+      using endpoint = mock({}, 200, sharedTempDir());
+      chmodSync(endpoint.socket, 0o600);
+      const nobody = asNobody;
 
-    const result = await probe(`unix://${endpoint.socket}`, [], nobody);
+      const result = await probe(`unix://${endpoint.socket}`, [], nobody);
 
-    expect(result.code).toBe(5);
-    expect(result.output).toContain(
-      `probe failed: permission denied connecting to unix://${endpoint.socket} (EACCES)`,
-    );
-    expect(endpoint.requests).toEqual([]);
-  });
+      expect(result.code).toBe(5);
+      expect(result.output).toContain(
+        `probe failed: permission denied connecting to unix://${endpoint.socket} (EACCES)`,
+      );
+      expect(endpoint.requests).toEqual([]);
+    },
+  );
 
   test("an explicit port 80 is taken as written, and a missing port is refused", () => {
     expect(parseEndpoint("http://127.0.0.1:80")).toEqual({

@@ -23,6 +23,7 @@ import { runExtprov, spawnExtprov, startServer } from "../helpers/server.ts";
 import { mountSkipReason, unmount } from "../helpers/mount.ts";
 import { prepareSocketPath } from "../../src/socket/path.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
+import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
 /** Bind mounts a test made, undone at the end even if the test did not finish. */
@@ -168,8 +169,6 @@ async function refusedByServeAndCheck(folder: string, socket: string) {
   expect(checked.output).toContain(`check failed: ${refusal}`);
   return output;
 }
-
-const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 
 /** check as nobody, with the configuration startAsNobody wrote. */
 function checkAsNobody(folder: string) {
@@ -384,7 +383,7 @@ describe("what already exists at the socket path", () => {
     other.stop(true);
   });
 
-  test.skipIf(process.geteuid?.() !== 0)(
+  test.skipIf(asNobodySkipReason !== undefined)(
     "a socket this user may not connect to is left alone and the start is refused",
     async () => {
       const folder = sharedTempDir();
@@ -424,7 +423,7 @@ describe("what already exists at the socket path", () => {
     });
   }
 
-  test.skipIf(process.geteuid?.() !== 0)(
+  test.skipIf(asNobodySkipReason !== undefined)(
     "a stale socket this user may not remove is refused with what to do",
     async () => {
       const folder = sharedTempDir();
@@ -522,7 +521,7 @@ describe("the socket's folder", () => {
     expect(await server.stop()).toBe(0);
   });
 
-  test.skipIf(process.geteuid?.() !== 0)(
+  test.skipIf(asNobodySkipReason !== undefined)(
     "is refused by serve and check when this user could not create it",
     async () => {
       const folder = sharedTempDir();
