@@ -24,6 +24,15 @@ import { tempDir } from "../helpers/temp.ts";
 export const projectRoot = join(import.meta.dir, "..", "..");
 export const installScript = join(projectRoot, "install.sh");
 
+/**
+ * Why the tests that run install.sh are skipped here, or undefined: it changes owners and
+ * modes as it installs, so it runs only as root (or under fakeroot).
+ */
+export const installSkipReason =
+  process.geteuid?.() === 0 ? undefined : "install.sh needs root; run the tests as root";
+
+if (installSkipReason) console.warn(`install.sh tests skipped: ${installSkipReason}`);
+
 /** The Debian packages the install tests drive, as .ci/run installs them. */
 const tools = {
   dash: { path: "/usr/bin/dash", debian: "dash" },
