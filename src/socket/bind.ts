@@ -3,7 +3,19 @@
  * mode 0000 (only root can connect) under a private name, then given its owner and group,
  * then its mode, read back, and only then linked to its configured path.
  */
-import { chmodSync, chownSync, linkSync, lstatSync, unlinkSync, type Stats } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  constants,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdtempSync,
+  openSync,
+  rmdirSync,
+  unlinkSync,
+  type Stats,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Server } from "bun";
 import { ListenError } from "../errors.ts";
@@ -29,26 +41,28 @@ export interface BoundSocket {
  * Calls `listen` with a umask that creates the socket closed, sets and checks ownership,
  * then links the socket to `path`, where it appears complete.
  *
- * Bun unlinks the path it listened on when the server stops, whatever file is there by
- * then (a user's file that replaced the socket would go): so Bun listens on a private name
- * beside `path`, which is unlinked as soon as the socket is in place.
+ * The socket is bound in a private folder made beside `path`, only this user may enter,
+ * and reached through a descriptor of that folder (/proc/self/fd/N): the socket folder
+ * may belong to the service user, who could otherwise swap the socket for a link between
+ * bind and chown and have root give any file away. Bun unlinks the path it listened on
+ * when the server stops, whatever is there by then: that path is in the private folder,
+ * which is gone by then, so nothing of the user's is touched.
  */
 export function bindUnixSocket(
   path: string,
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
-  // Up to 23 bytes, so with a shorter socket name it may pass the 107 bytes a socket address
-  // holds, which the configuration check allows the configured path only: Bun binds such a
-  // path through /proc/self/fd, and clients connect by the configured path alone.
-  const privatePath = join(dirname(path), privateNameFor(basename(path)));
-  removeIfOurs(privatePath);
+  const folder = openPrivateFolder(path);
+  // Short whatever the configured path: a socket address holds at most 107 bytes.
+  const privatePath = `/proc/self/fd/${folder.fd}/${privateNameFor(basename(path))}`;
 
   const previousUmask = process.umask(0o777);
   let server: Server<undefined>;
   try {
     server = listen(privatePath);
   } catch (error) {
+    folder.remove();
     const code = (error as NodeJS.ErrnoException).code;
     throw new ListenError(
       `cannot listen on ${path} (${code ?? (error as Error).message})`,
@@ -66,8 +80,61 @@ export function bindUnixSocket(
     return { server, path, inode: ino, device: dev };
   } catch (error) {
     server.stop(true);
-    removeIfOurs(privatePath);
     throw error;
+  } finally {
+    removeIfOurs(privatePath);
+    folder.remove();
+  }
+}
+
+/**
+ * A new folder beside `path` that only this user may enter, held open: its descriptor stays
+ * for the life of the process, so /proc/self/fd/N always names this folder (or nothing,
+ * once it is removed), never another one that got the same number.
+ */
+function openPrivateFolder(path: string): { fd: number; remove(): void } {
+  const parent = dirname(path);
+  let folder: string;
+  let fd: number;
+  try {
+    folder = mkdtempSync(join(parent, ".extprov-"));
+    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(`cannot listen on ${path} (${code})`, fileSystemHint(code));
+  }
+
+  // Another user who may write in `parent` could have put their folder in its place.
+  const opened = fstatSync(fd);
+  if (opened.uid !== process.geteuid!() || (opened.mode & 0o7777) !== 0o700) {
+    throw new ListenError(
+      `the private folder extprov made in ${parent} was replaced while it bound the socket`,
+      "another user may write in the socket folder; give it to root or the service user alone",
+    );
+  }
+
+  return {
+    fd,
+    remove() {
+      const current = lstatOrUndefined(folder);
+      if (current?.ino === opened.ino && current.dev === opened.dev) rmdirQuietly(folder);
+    },
+  };
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function rmdirQuietly(folder: string): void {
+  try {
+    rmdirSync(folder);
+  } catch {
+    // Not empty or gone: left for the user to see, never forced.
   }
 }
 

@@ -4,13 +4,21 @@
  * clients as other users (setpriv); without root they are skipped with the reason.
  */
 import { describe, expect, test } from "bun:test";
-import { chownSync, existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { socketEndpoint, writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { curlUnix, provisioningPath } from "../helpers/http.ts";
-import { runExtprov, startServer } from "../helpers/server.ts";
-import { sharedTempDir } from "../helpers/temp.ts";
+import { runExtprov, spawnExtprov, startServer } from "../helpers/server.ts";
+import { sharedTempDir, tempDir } from "../helpers/temp.ts";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn("access tests skipped: they need root to chown sockets and switch users");
@@ -68,6 +76,52 @@ describe.skipIf(!isRoot)("connecting as other users", () => {
   });
 });
 
+/**
+ * As nobody (python3, woken by inotify), swaps every entry named like extprov's private
+ * ones that appears in `folder` for a link to `victim`, as fast as it can.
+ */
+async function swapPrivateEntries(folder: string, victim: string) {
+  const script = `
+import ctypes, os, struct, sys
+folder, victim = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+events = libc.inotify_init()
+libc.inotify_add_watch(events, folder.encode(), 0x100)  # IN_CREATE
+print("ready", flush=True)
+while True:
+    data, at = os.read(events, 65536), 0
+    while at < len(data):
+        length = struct.unpack_from("iIII", data, at)[3]
+        name = data[at + 16 : at + 16 + length].rstrip(b"\\0").decode()
+        at += 16 + length
+        if not name.startswith(".extprov-") or name.endswith((".moved", ".tmp")):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.rename(path, path + ".moved")
+            os.symlink(victim, path + ".tmp")
+            os.rename(path + ".tmp", path)
+        except OSError:
+            pass
+`;
+  const child = Bun.spawn(
+    [...as(nobody, nobody), "/usr/bin/python3", "-c", script, folder, victim],
+    {
+      stdout: "pipe",
+    },
+  );
+  const reader = child.stdout.getReader();
+  expect(new TextDecoder().decode((await reader.read()).value)).toStartWith("ready");
+
+  return {
+    async [Symbol.asyncDispose]() {
+      child.kill();
+      await child.exited;
+    },
+  };
+}
+
 describe.skipIf(!isRoot)("dropping root", () => {
   test("switches to runAs after binding, before serving, and reads the key as that user", async () => {
     const folder = sharedTempDir();
@@ -106,6 +160,60 @@ describe.skipIf(!isRoot)("dropping root", () => {
     expect(await server.stop()).toBe(0);
     expect(server.output()).not.toContain("socket left in place");
     expect(existsSync(socket)).toBe(false);
+  });
+
+  // The socket folder is the service user's: it could swap what root binds there for a link
+  // to any file between bind and chown, had root bound the socket in that folder directly.
+  test("the service user cannot make root give it a file through the socket folder", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config, keyFile } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+    chownSync(keyFile, nobody, nobody);
+    const socketFolder = join(folder, "run");
+    mkdirSync(socketFolder, { mode: 0o755 });
+    chownSync(socketFolder, nobody, nobody);
+    const victim = join(tempDir(), "victim");
+    writeFileSync(victim, "root's\n", { mode: 0o600 });
+    writeFileSync(
+      config,
+      readFileSync(config, "utf8").replace(
+        join(folder, "external.sock"),
+        join(socketFolder, "s.sock"),
+      ),
+    );
+    await using _swapper = await swapPrivateEntries(socketFolder, victim);
+
+    // Each start serves (the swap came too late) or is refused (it came in time): never more.
+    for (let start = 0; start < 10; start++) {
+      const server = spawnExtprov({ args: ["serve", "--config", config], secrets: [key] });
+      const served = await server.waitFor(" serving endpoint=").then(
+        () => true,
+        () => false,
+      );
+      expect(await server.stop()).toBe(served ? 0 : 4);
+    }
+
+    const stats = lstatSync(victim);
+    expect([stats.uid, stats.gid, stats.mode & 0o7777]).toEqual([0, 0, 0o600]);
+  });
+
+  // What makes the swap above lose every time: the socket is bound, given away and checked
+  // inside a folder only root may enter, named through a descriptor of it.
+  test("binds the socket through a private folder, never by a name in the socket folder", async () => {
+    const folder = sharedTempDir();
+    const key = newSymmetricKey();
+    const { config } = serviceConfig(folder, key, {});
+    const server = await startServer({ args: ["serve", "--config", config], secrets: [key] });
+
+    const bound = readFileSync("/proc/net/unix", "utf8")
+      .split("\n")
+      .filter((line) => line.includes(".extprov-"))
+      .map((line) => line.split(" ").at(-1)!);
+
+    expect(bound.some((name) => /^\/proc\/self\/fd\/\d+\/\.extprov-/.test(name))).toBe(true);
+    expect(bound.filter((name) => name.startsWith(folder))).toEqual([]);
+    expect(readdirSync(folder).filter((name) => name.startsWith(".extprov-"))).toEqual([]);
+    expect(await server.stop()).toBe(0);
   });
 
   test("refuses to serve when the runAs user cannot read the key, and removes its socket", async () => {
