@@ -75,7 +75,8 @@ export function loadConfig(path: string): Config {
   const document = parseDocument(file, readConfigText(file));
   const config = resolveConfig(file, document, dirname(file));
 
-  if (!config.security.allowInsecureSecretFiles) checkConfigFileTrust(file);
+  // Whatever its security section says: a file that others may change cannot vouch for itself.
+  checkConfigFileTrust(file);
   return config;
 }
 

@@ -671,7 +671,7 @@ describe("who may change the configuration", () => {
     expect(result.code).toBe(0);
   });
 
-  test("security.allowInsecureSecretFiles accepts a file system without modes", async () => {
+  test("security.allowInsecureSecretFiles in the file itself does not lift the rule", async () => {
     const folder = tempDir();
     const file = writeConfig(
       folder,
@@ -682,7 +682,8 @@ describe("who may change the configuration", () => {
 
     const result = await runExtprov({ args: ["check", "--config", file], secrets: [key] });
 
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(3);
+    expect(result.output).toContain("mode 0666 lets every user change it");
   });
 });
 
