@@ -15,7 +15,7 @@ import type { ProvisioningSubstatus } from "./schema.ts";
 import { describeSchemaError } from "./schema-errors.ts";
 import { checkSymmetricKey } from "../credentials/symmetric-key.ts";
 import { socketProblems } from "../socket/ownership.ts";
-import { trustProblem } from "../system/path-trust.ts";
+import { trustProblem, writableByOthers } from "../system/path-trust.ts";
 import { runAsProblems } from "../system/privileges.ts";
 
 export const defaultEndpoint = "unix:///var/run/external/external.sock";
@@ -99,7 +99,7 @@ function checkConfigFileTrust(file: string): void {
   const stats = statSync(file);
   const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
 
-  if ((stats.mode & 0o022) !== 0) {
+  if (writableByOthers(stats, trusted)) {
     const who = (stats.mode & 0o002) !== 0 ? "every user" : "its group";
     throw fail(
       `mode ${octal(stats.mode)} lets ${who} change it, and with it the hook extprov runs and who may connect`,

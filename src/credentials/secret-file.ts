@@ -6,6 +6,7 @@ import { lstatSync, readFileSync, readlinkSync, statSync, type Stats } from "nod
 import { dirname, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { shownPath } from "../config/shown-path.ts";
+import { groupHoldsOnly } from "../system/accounts.ts";
 import { trustProblem } from "../system/path-trust.ts";
 
 /** A key or a PEM chain is a few KiB; a larger file is the wrong one, and is not read. */
@@ -59,7 +60,7 @@ export function checkSecretFile(path: string, field: string, rules: SecretFileRu
   if (!stats.isFile())
     throw fail("is not a regular file", "point it at the file that holds the secret");
   if (!rules.allowInsecure) {
-    checkOwnership(stats.mode, stats.uid, rules, fail);
+    checkOwnership(stats, rules, fail);
     checkWayTo(path, rules, fail);
   }
   return stats;
@@ -91,8 +92,7 @@ function failureFor(path: string, field: string, rules: SecretFileRules) {
 }
 
 function checkOwnership(
-  mode: number,
-  uid: number,
+  { mode, uid, gid }: Stats,
   rules: SecretFileRules,
   fail: (problem: string, hint?: string) => ConfigError,
 ): void {
@@ -105,8 +105,16 @@ function checkOwnership(
     );
   }
 
-  if ((mode & 0o020) !== 0) {
+  // A group is fine when it holds trusted users alone (root:extprov, a user private group).
+  const sharedGroup = !groupHoldsOnly(gid, rules.trustedOwners);
+  if ((mode & 0o020) !== 0 && sharedGroup) {
     throw fail(`mode ${octal} lets its group change it`, "chmod 0600 or 0640 it");
+  }
+  if ((mode & 0o040) !== 0 && sharedGroup) {
+    throw fail(
+      `mode ${octal} lets group ${gid}, which other users belong to, read it`,
+      "chmod 0600 it, or give it to the service user's own group",
+    );
   }
 
   if (!rules.trustedOwners.includes(uid)) {

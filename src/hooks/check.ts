@@ -10,7 +10,7 @@ import { statSync, type Stats } from "node:fs";
 import type { Config } from "../config/load.ts";
 import { shownPath } from "../config/shown-path.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
-import { trustProblem, type TrustProblem } from "../system/path-trust.ts";
+import { trustProblem, writableByOthers, type TrustProblem } from "../system/path-trust.ts";
 
 const field = "/reprovision/hook/0";
 
@@ -52,7 +52,7 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
 
   const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
 
-  if ((stats.mode & 0o022) !== 0) {
+  if (writableByOthers(stats, trustedOwners)) {
     throw fail(
       `mode ${mode} lets other users change a program that runs with access to the device's credentials`,
       "chmod go-w it",

@@ -118,3 +118,26 @@ function readEntries(path: string): string[][] {
     .filter((line) => line && !line.startsWith("#"))
     .map((line) => line.split(":"));
 }
+
+/**
+ * Whether no user but those in `uids` belongs to group `gid`: none other has it as primary
+ * group in /etc/passwd or is listed as its member in /etc/group. A user private group (one
+ * per user, as Debian, Ubuntu and Fedora make them, and as a umask of 002 assumes) holds
+ * its user alone. A group /etc/group does not know is not taken to be one.
+ */
+export function groupHoldsOnly(gid: number, uids: number[], files = systemAccountFiles): boolean {
+  const group = findGroup(gid, files);
+  if (!group || group.gid !== gid) return false;
+
+  const users = readEntries(files.passwd).map(([name, , uid, primary]) => ({
+    name: name ?? "",
+    uid: Number(uid),
+    gid: Number(primary),
+  }));
+  if (users.some((user) => user.gid === gid && !uids.includes(user.uid))) return false;
+
+  return group.members.every((member) => {
+    const user = users.find((candidate) => candidate.name === member);
+    return user !== undefined && uids.includes(user.uid);
+  });
+}

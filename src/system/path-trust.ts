@@ -7,6 +7,7 @@
 import { lstatSync, readlinkSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import { shownPath } from "../config/shown-path.ts";
+import { groupHoldsOnly } from "./accounts.ts";
 
 /** What a problem found on the way says, and how to fix it. */
 export type TrustProblem = [problem: string, hint: string];
@@ -97,7 +98,7 @@ function folderProblem(
   }
 
   const sticky = (stats.mode & 0o1000) !== 0;
-  if ((stats.mode & 0o022) !== 0 && !sticky) {
+  if (writableByOthers(stats, target.trustedOwners) && !sticky) {
     const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
     return [
       `${shown}, a folder on its path, has mode ${mode}: other users may ${target.risk}`,
@@ -106,6 +107,15 @@ function folderProblem(
   }
 
   return undefined;
+}
+
+/**
+ * Whether users other than `trustedOwners` may write to it: every user (o+w), or its group
+ * (g+w) unless that group holds trusted users alone (a user private group).
+ */
+export function writableByOthers(stats: Stats, trustedOwners: number[]): boolean {
+  if ((stats.mode & 0o002) !== 0) return true;
+  return (stats.mode & 0o020) !== 0 && !groupHoldsOnly(stats.gid, trustedOwners);
 }
 
 /**
@@ -119,8 +129,7 @@ function linkProblem(
   target: TrustedPath,
 ): TrustProblem | undefined {
   if (target.trustedOwners.includes(stats.uid)) return undefined;
-  const folderStats = lstatSync(folder);
-  if ((folderStats.mode & 0o022) === 0) return undefined;
+  if (!writableByOthers(lstatSync(folder), target.trustedOwners)) return undefined;
 
   return [
     `${shownPath(link)}, a symbolic link on its path, is owned by uid ${stats.uid}, who may replace it in ${shownPath(folder)} though others may not`,

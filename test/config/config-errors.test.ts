@@ -9,7 +9,7 @@ import { writeConfig } from "../helpers/config.ts";
 import { newSymmetricKey, writeSecret } from "../helpers/fixtures.ts";
 import { runExtprov, spawnExtprov } from "../helpers/server.ts";
 import { sharedTempDir, tempDir } from "../helpers/temp.ts";
-import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
+import { asNobody, asNobodySkipReason, giveToSharedGroup } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
 const isRoot = process.getuid?.() === 0;
@@ -607,30 +607,29 @@ describe("who may change the configuration", () => {
       (_, file) => chmodSync(file, 0o666),
       "mode 0666 lets every user change it, and with it the hook extprov runs and who may connect; chmod go-w it (0600, or 0644 when it holds no secret)",
     ],
-    [
-      "a configuration its group may write",
-      (_, file) => chmodSync(file, 0o620),
-      "mode 0620 lets its group change it, and with it the hook extprov runs and who may connect",
-    ],
-    [
-      "a configuration in a folder every user may write",
-      (folder) => chmodSync(folder, 0o777),
-      "a folder on its path, has mode 0777: other users may put another configuration in its place; chmod go-w",
-    ],
-    [
-      "a configuration reached through a folder its group may write",
-      (folder, file) => {
-        mkdirSync(join(folder, "shared"), { mode: 0o775 });
-        chmodSync(join(folder, "shared"), 0o775);
-        mkdirSync(join(folder, "shared", "extprov"));
-        renameSync(file, join(folder, "shared", "extprov", "config.yaml"));
-        symlinkSync(join(folder, "shared", "extprov", "config.yaml"), file);
-      },
-      "/shared, a folder on its path, has mode 0775: other users may put another configuration in its place",
-    ],
   ];
   if (isRoot) {
     refusals.push(
+      [
+        "a configuration a group of other users may write",
+        (_, file) => {
+          chmodSync(file, 0o620);
+          giveToSharedGroup(file);
+        },
+        "mode 0620 lets its group change it, and with it the hook extprov runs and who may connect",
+      ],
+      [
+        "a configuration reached through a folder a group of other users may write",
+        (folder, file) => {
+          mkdirSync(join(folder, "shared"), { mode: 0o775 });
+          chmodSync(join(folder, "shared"), 0o775);
+          giveToSharedGroup(join(folder, "shared"));
+          mkdirSync(join(folder, "shared", "extprov"));
+          renameSync(file, join(folder, "shared", "extprov", "config.yaml"));
+          symlinkSync(join(folder, "shared", "extprov", "config.yaml"), file);
+        },
+        "/shared, a folder on its path, has mode 0775: other users may put another configuration in its place",
+      ],
       [
         "a configuration another user owns",
         (_, file) => chownSync(file, 65534, 65534),

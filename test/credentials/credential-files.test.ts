@@ -18,6 +18,7 @@ import { writeConfig } from "../helpers/config.ts";
 import { makeCertificate, newSymmetricKey, openssl, writeSecret } from "../helpers/fixtures.ts";
 import { runExtprov } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { giveToSharedGroup } from "../helpers/users.ts";
 
 const hub = "test-hub.azure-devices.net";
 const device = { hubName: hub, deviceId: "cred-device" };
@@ -34,9 +35,15 @@ async function check(
   return { ...result, file };
 }
 
-async function checkKeyFile(content: string, mode = 0o600, extra = {}) {
+async function checkKeyFile(
+  content: string,
+  mode = 0o600,
+  extra = {},
+  prepare: (path: string) => void = () => {},
+) {
   const folder = tempDir();
   const path = writeSecret(folder, "device.key", content, mode);
+  prepare(path);
   return {
     ...(await check(folder, { symmetricKey: { file: path } }, [content.trim()], extra)),
     path,
@@ -71,8 +78,17 @@ describe("a symmetric key file", () => {
     );
   });
 
-  test("writable by its group is refused", async () => {
-    const result = await checkKeyFile(newSymmetricKey(), 0o660);
+  test.skipIf(!isRoot)("readable by a group other users belong to is refused", async () => {
+    const result = await checkKeyFile(newSymmetricKey(), 0o640, {}, giveToSharedGroup);
+
+    expect(result.code).toBe(3);
+    expect(result.output).toContain(
+      `${result.path}: mode 0640 lets group 1, which other users belong to, read it; chmod 0600 it, or give it to the service user's own group`,
+    );
+  });
+
+  test.skipIf(!isRoot)("writable by a group other users belong to is refused", async () => {
+    const result = await checkKeyFile(newSymmetricKey(), 0o660, {}, giveToSharedGroup);
 
     expect(result.code).toBe(3);
     expect(result.output).toContain("mode 0660 lets its group change it");

@@ -2,6 +2,7 @@
  * Running extprov as another user: nobody (uid 65534), with setpriv. Only root can switch,
  * and nobody must be able to read the checkout that extprov runs from.
  */
+import { chownSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./server.ts";
 
@@ -30,3 +31,14 @@ function findAsNobodySkipReason(): string | undefined {
   if (reachable.exitCode === 0) return undefined;
   return `nobody cannot read this checkout (${repoRoot}); clone it where every user may enter, or chmod o+x the folders above it`;
 }
+
+/**
+ * Gives `path` to group daemon (gid 1, whose user daemon is no one extprov trusts), so that
+ * its group bits reach another user; extprov accepts a group its trusted users hold alone.
+ * Needs root.
+ */
+export function giveToSharedGroup(path: string): void {
+  chownSync(path, process.geteuid!(), daemonGid);
+}
+
+const daemonGid = 1;

@@ -13,6 +13,7 @@ import { writeHook } from "../helpers/hooks.ts";
 import { fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, startServer } from "../helpers/server.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { giveToSharedGroup } from "../helpers/users.ts";
 
 const isRoot = process.getuid?.() === 0;
 const device = { hubName: "test-hub.azure-devices.net", deviceId: "hook-device" };
@@ -98,9 +99,14 @@ const refusals: Refusal[] = [
     extra: insecureSecretFiles,
   },
   {
-    name: "a safe hook in a folder its group may write",
-    layout: (base) => hookIn(folderIn(base, "shared", 0o775)),
+    name: "a safe hook in a folder a group of other users may write",
+    layout: (base) => {
+      const shared = folderIn(base, "shared", 0o775);
+      giveToSharedGroup(shared);
+      return hookIn(shared);
+    },
     expected: (base) => `${base}/shared, a folder on its path, has mode 0775`,
+    asRoot: true,
   },
   {
     name: "a safe hook in a safe folder inside one every user may write",

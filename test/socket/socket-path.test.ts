@@ -23,7 +23,7 @@ import { runExtprov, spawnExtprov, startServer } from "../helpers/server.ts";
 import { mountSkipReason, unmount } from "../helpers/mount.ts";
 import { prepareSocketPath } from "../../src/socket/path.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
-import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
+import { asNobody, asNobodySkipReason, giveToSharedGroup } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
 /** Bind mounts a test made, undone at the end even if the test did not finish. */
@@ -575,11 +575,6 @@ describe("the socket's folder", () => {
   // Whoever may rename the folder, or one above it, may put another server in its place.
   const unsafeWays: [string, (folder: string, inner: string) => void, string][] = [
     [
-      "its group may write to it",
-      (_, inner) => chmodSync(inner, 0o775),
-      "/run, a folder on its path, has mode 0775: other users may put another server's socket in this one's place",
-    ],
-    [
       "a folder above it every user may write to, without the sticky bit",
       (_, inner) => chmodSync(dirname(inner), 0o777),
       "/above, a folder on its path, has mode 0777",
@@ -587,11 +582,38 @@ describe("the socket's folder", () => {
   ];
   if (process.geteuid?.() === 0) {
     unsafeWays.push([
+      "a group of other users may write to it",
+      (_, inner) => {
+        chmodSync(inner, 0o775);
+        giveToSharedGroup(inner);
+      },
+      "/run, a folder on its path, has mode 0775: other users may put another server's socket in this one's place",
+    ]);
+    unsafeWays.push([
       "another user owns it",
       (_, inner) => chownSync(inner, 65534, 65534),
       "/run, a folder on its path, is owned by uid 65534, who could put another server's socket in this one's place; chown it to root or to the user extprov runs as, or put the socket in a folder only root or the service user can change",
     ]);
   }
+
+  // A umask of 002 makes folders writable by the user's private group, which holds no one else.
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is accepted when only a group its trusted users alone belong to (root's) may write to it",
+    async () => {
+      const folder = tempDir();
+      const inner = join(folder, "run");
+      mkdirSync(inner);
+      chmodSync(inner, 0o775);
+      chmodSync(folder, 0o775);
+
+      const checked = await runExtprov({
+        args: ["check", "--config", configFor(folder, join(inner, "external.sock"))],
+        secrets: [key],
+      });
+
+      expect(checked.code).toBe(0);
+    },
+  );
 
   for (const [what, loosen, problem] of unsafeWays) {
     test(`is refused by serve and check when ${what}`, async () => {
