@@ -46,7 +46,9 @@ export async function checkCommand(
 function describeReprovision({ hook, timeoutSeconds }: Config["reprovision"]): string {
   // Only the program: its arguments are the operator's and might carry anything.
   if (!hook) return "no hook; a notice reloads";
-  return `hook ${hook[0]} (${hook.length - 1} arguments, stopped after ${timeoutSeconds} s), then a reload`;
+  const count = hook.length - 1;
+  const args = `${count} argument${count === 1 ? "" : "s"}`;
+  return `hook ${hook[0]} (${args}, stopped after ${timeoutSeconds} s), then a reload`;
 }
 
 function describeListen(listen: Config["listen"]): string {

@@ -78,7 +78,7 @@ function checkWayTo(
       path,
       trustedOwners: rules.trustedOwners,
       risk: "put another secret in its place",
-      move: "keep the secrets in a folder only root may change, such as /etc/extprov/secrets",
+      move: "keep the secrets in a folder only root or the service user may change (as install.sh makes /etc/extprov/secrets)",
     });
   } catch (error) {
     throw fail(`changed while it was checked (${(error as NodeJS.ErrnoException).code})`);

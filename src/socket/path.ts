@@ -18,7 +18,7 @@ import { basename, dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { isPrivateNameOf } from "./private-name.ts";
-import { trustProblem } from "../system/path-trust.ts";
+import { trustProblem, writableByOthers } from "../system/path-trust.ts";
 
 /** Who may own the folders on the way to the socket, and who owns one extprov creates. */
 export interface SocketFolderOwners {
@@ -176,6 +176,14 @@ function checkParent(folder: string, existing: Stats, trustedOwners: number[]): 
     throw new ListenError(
       `${folder} is writable by every user, who could replace the socket`,
       "put the socket in a folder only root or the service user can write, e.g. /var/run/external",
+    );
+  }
+
+  // Sticky or not: a socket absent between two starts can be put there by anyone who may write.
+  if (writableByOthers(existing, trustedOwners)) {
+    throw new ListenError(
+      `the socket folder ${folder} is writable by a group other users belong to, who could put another server's socket there`,
+      "chmod g-w the folder, or give it to the service user's own group",
     );
   }
 

@@ -112,7 +112,7 @@ describe("a symmetric key file", () => {
 
     expect(result.code).toBe(3);
     expect(result.output).toContain(
-      `/credentials/symmetricKey/file: ${path}: ${open}, a folder on its path, has mode 0777: other users may put another secret in its place; chmod go-w ${open}, or keep the secrets in a folder only root may change, such as /etc/extprov/secrets`,
+      `/credentials/symmetricKey/file: ${path}: ${open}, a folder on its path, has mode 0777: other users may put another secret in its place; chmod go-w ${open}, or keep the secrets in a folder only root or the service user may change (as install.sh makes /etc/extprov/secrets)`,
     );
   });
 

@@ -587,7 +587,7 @@ describe("the socket's folder", () => {
         chmodSync(inner, 0o775);
         giveToSharedGroup(inner);
       },
-      "/run, a folder on its path, has mode 0775: other users may put another server's socket in this one's place",
+      "/above/run is writable by a group other users belong to, who could put another server's socket there; chmod g-w the folder",
     ]);
     unsafeWays.push([
       "another user owns it",
