@@ -12,25 +12,42 @@ import { shownPath } from "../config/shown-path.ts";
 import { ConfigError, ConfigErrors } from "../errors.ts";
 import { trustProblem, writableByOthers, type TrustProblem } from "../system/path-trust.ts";
 
-const field = "/reprovision/hook/0";
-
 /**
  * Throws `ConfigErrors` naming the hook when it is missing, not executable or unsafe, or
- * when a folder or link on its path is unsafe. `trustedOwners` are the uids that may own
- * the hook and what leads to it.
+ * when a folder or link on its path is unsafe. An argument that names an existing file
+ * (`["/bin/sh", "/usr/libexec/extprov/reprovision.sh"]`) is held to the same rules: an
+ * interpreter runs it. `trustedOwners` are the uids that may own them and what leads there.
  */
 export function checkHook(config: Config, trustedOwners: number[]): void {
-  const program = config.reprovision.hook?.[0];
+  const [program, ...args] = config.reprovision.hook ?? [];
   if (program === undefined) return;
 
+  checkRunFile(config.file, 0, program, trustedOwners);
+  args.forEach((arg, index) => {
+    if (arg.startsWith("/") && isFile(arg))
+      checkRunFile(config.file, index + 1, arg, trustedOwners);
+  });
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The program (`index` 0) or a file an argument names, which it runs as code. */
+function checkRunFile(file: string, index: number, path: string, trustedOwners: number[]): void {
   const fail = (problem: string, hint?: string) =>
     new ConfigErrors([
-      new ConfigError(config.file, field, `${shownPath(program)}: ${problem}`, hint),
+      new ConfigError(file, `/reprovision/hook/${index}`, `${shownPath(path)}: ${problem}`, hint),
     ]);
+  const what = index === 0 ? "a program" : "a file the hook runs";
 
   let stats: Stats;
   try {
-    stats = statSync(program);
+    stats = statSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
@@ -43,7 +60,7 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
   }
 
   if (!stats.isFile()) throw fail("is not a regular file", "point hook at the program itself");
-  if (!canExecute(stats)) {
+  if (index === 0 && !canExecute(stats)) {
     throw fail(
       "is not executable by the user extprov runs as",
       "chmod 0755 it, or 0700 if that user owns it",
@@ -54,7 +71,7 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
 
   if (writableByOthers(stats, trustedOwners)) {
     throw fail(
-      `mode ${mode} lets other users change a program that runs with access to the device's credentials`,
+      `mode ${mode} lets other users change ${what} that runs with access to the device's credentials`,
       "chmod go-w it",
     );
   }
@@ -69,9 +86,9 @@ export function checkHook(config: Config, trustedOwners: number[]): void {
   let problem: TrustProblem | undefined;
   try {
     problem = trustProblem({
-      path: program,
+      path,
       trustedOwners,
-      risk: "put another program in the hook's place",
+      risk: `put another ${index === 0 ? "program" : "file"} in the hook's place`,
       move: "move the hook to a folder only root may change",
     });
   } catch (error) {

@@ -195,6 +195,37 @@ describe("a hook whose file, folders or links others may change", () => {
   }
 });
 
+// `["/bin/sh", script]` runs the script: it is held to the program's rules.
+describe("a file a hook's argument names", () => {
+  test("is refused by serve and check when every user may change it", async () => {
+    const base = tempDir();
+    const script = hookIn(folderIn(base, "open", 0o777), "reprovision.sh", 0o755);
+    const { socket, key, config } = prepare("/bin/sh", {
+      reprovision: { hook: ["/bin/sh", script] },
+    });
+    const expected = `/reprovision/hook/1: ${script}: ${base}/open, a folder on its path, has mode 0777: other users may put another file in the hook's place`;
+
+    const served = await runExtprov({ args: ["serve", "--config", config], secrets: [key] });
+    const checked = await runExtprov({ args: ["check", "--config", config], secrets: [key] });
+
+    expect(served.code).toBe(3);
+    expect(served.output).toContain(expected);
+    expect(existsSync(socket)).toBe(false);
+    expect(checked.code).toBe(3);
+    expect(checked.output).toContain(expected);
+  });
+
+  test("that does not exist, or an argument that is no path, is left to the hook", async () => {
+    const { config, key } = prepare("/bin/sh", {
+      reprovision: { hook: ["/bin/sh", "-c", "true", "/no/such/file"] },
+    });
+
+    const checked = await runExtprov({ args: ["check", "--config", config], secrets: [key] });
+
+    expect(checked.code).toBe(0);
+  });
+});
+
 const accepted: [string, Layout][] = [
   [
     "a hook its owner alone may change, with security.allowInsecureSecretFiles",
