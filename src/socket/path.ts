@@ -5,10 +5,13 @@
  */
 import {
   accessSync,
-  chownSync,
+  closeSync,
   constants,
+  fchownSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readFileSync,
   statSync,
   unlinkSync,
@@ -142,29 +145,47 @@ function checkWhatIsThere(path: string): Stats | undefined {
 }
 
 function prepareParent(folder: string, owners: SocketFolderOwners): void {
-  const existing = folderStats(folder);
-  if (!existing) createSocketFolder(folder, owners.creator);
+  const existing = folderStats(folder) ?? createSocketFolder(folder, owners.creator);
 
-  checkParent(folder, existing ?? statSync(folder), owners.trusted);
+  checkParent(folder, existing, owners.trusted);
 }
 
 /**
  * 0755: iotedged (another user) must reach the socket inside; only the owner may add
- * files. Owned by the service user, who must remove the socket at the stop.
+ * files. Owned by the service user, who must remove the socket at the stop. Given away
+ * through a descriptor opened without following links: whoever may write in the parent
+ * could otherwise put a link in its place and have root give another folder away.
  */
-function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: number }): void {
+function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: number }): Stats {
+  let fd: number;
   try {
     mkdirSync(folder, { recursive: true, mode: 0o755 });
-    if (process.geteuid!() === 0) chownSync(folder, uid, gid);
+    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ListenError(
-      `cannot create the socket folder ${folder} (${code})`,
-      fileSystemHint(code),
-    );
+    throw cannotCreate(folder, (error as NodeJS.ErrnoException).code);
   }
 
-  log.info("created socket folder", { path: folder, mode: "0755", uid, gid });
+  try {
+    if (fstatSync(fd).uid !== process.geteuid!()) throw cannotCreate(folder, "replaced");
+    if (process.geteuid!() === 0) fchownSync(fd, uid, gid);
+    log.info("created socket folder", { path: folder, mode: "0755", uid, gid });
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function cannotCreate(folder: string, code: string | undefined): ListenError {
+  if (code === "ELOOP" || code === "replaced") {
+    return new ListenError(
+      `the socket folder ${folder} was replaced by another user's link or folder while extprov created it`,
+      "remove what is there, and let only root or the service user write in its parent",
+    );
+  }
+  return new ListenError(
+    `cannot create the socket folder ${folder} (${code})`,
+    fileSystemHint(code),
+  );
 }
 
 function checkParent(folder: string, existing: Stats, trustedOwners: number[]): void {
@@ -188,12 +209,21 @@ function checkParent(folder: string, existing: Stats, trustedOwners: number[]): 
   }
 
   // Who could rename the folder, or one above it, could put another server in its place.
-  const problem = trustProblem({
-    path: folder,
-    trustedOwners,
-    risk: "put another server's socket in this one's place",
-    move: "put the socket in a folder only root or the service user can change, e.g. /var/run/external",
-  });
+  let problem;
+  try {
+    problem = trustProblem({
+      path: folder,
+      trustedOwners,
+      risk: "put another server's socket in this one's place",
+      move: "put the socket in a folder only root or the service user can change, e.g. /var/run/external",
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(
+      `the socket folder ${folder} changed while extprov checked it (${code})`,
+      "start extprov again once nothing else changes the folder",
+    );
+  }
   if (problem) throw new ListenError(`the socket folder ${problem[0]}`, problem[1]);
 }
 

@@ -126,8 +126,10 @@ function readEntries(path: string): string[][] {
  * its user alone. A group /etc/group does not know is not taken to be one.
  */
 export function groupHoldsOnly(gid: number, uids: number[], files = systemAccountFiles): boolean {
-  const group = findGroup(gid, files);
-  if (!group || group.gid !== gid) return false;
+  // Every line with this gid: groupadd -o can give one gid several names and member lists.
+  const groups = readEntries(files.group).filter(([, , id]) => Number(id) === gid);
+  if (groups.length === 0) return false;
+  const members = groups.flatMap(([, , , list]) => (list ? list.split(",").filter(Boolean) : []));
 
   const users = readEntries(files.passwd).map(([name, , uid, primary]) => ({
     name: name ?? "",
@@ -136,7 +138,7 @@ export function groupHoldsOnly(gid: number, uids: number[], files = systemAccoun
   }));
   if (users.some((user) => user.gid === gid && !uids.includes(user.uid))) return false;
 
-  return group.members.every((member) => {
+  return members.every((member) => {
     const user = users.find((candidate) => candidate.name === member);
     return user !== undefined && uids.includes(user.uid);
   });

@@ -11,6 +11,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -77,13 +78,13 @@ describe.skipIf(!isRoot)("connecting as other users", () => {
 });
 
 /**
- * As nobody (python3, woken by inotify), swaps every entry named like extprov's private
- * ones that appears in `folder` for a link to `victim`, as fast as it can.
+ * As nobody (python3, woken by inotify), swaps every entry whose name starts with `prefix`
+ * that appears in `folder` for a link to `victim`, as fast as it can.
  */
-async function swapPrivateEntries(folder: string, victim: string) {
+async function swapNewEntries(folder: string, prefix: string, victim: string) {
   const script = `
 import ctypes, os, struct, sys
-folder, victim = sys.argv[1], sys.argv[2]
+folder, prefix, victim = sys.argv[1], sys.argv[2], sys.argv[3]
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 events = libc.inotify_init()
 libc.inotify_add_watch(events, folder.encode(), 0x100)  # IN_CREATE
@@ -94,7 +95,7 @@ while True:
         length = struct.unpack_from("iIII", data, at)[3]
         name = data[at + 16 : at + 16 + length].rstrip(b"\\0").decode()
         at += 16 + length
-        if not name.startswith(".extprov-") or name.endswith((".moved", ".tmp")):
+        if not name.startswith(prefix) or name.endswith((".moved", ".tmp")):
             continue
         path = os.path.join(folder, name)
         try:
@@ -106,7 +107,7 @@ while True:
             pass
 `;
   const child = Bun.spawn(
-    [...as(nobody, nobody), "/usr/bin/python3", "-c", script, folder, victim],
+    [...as(nobody, nobody), "/usr/bin/python3", "-c", script, folder, prefix, victim],
     {
       stdout: "pipe",
     },
@@ -120,6 +121,36 @@ while True:
       await child.exited;
     },
   };
+}
+
+/** A runAs nobody configuration whose socket is at `socket` under a folder nobody owns. */
+function socketUnderNobodysFolder(socket: string) {
+  const folder = sharedTempDir();
+  const key = newSymmetricKey();
+  const { config, keyFile } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
+  chownSync(keyFile, nobody, nobody);
+  const owned = join(folder, "owned");
+  mkdirSync(owned, { mode: 0o755 });
+  chownSync(owned, nobody, nobody);
+  const text = readFileSync(config, "utf8").replace(
+    join(folder, "external.sock"),
+    join(owned, socket),
+  );
+  writeFileSync(config, text);
+  return { owned, key, config };
+}
+
+/** Ten starts as root: each serves (a swap came too late) or is refused (exit 4), nothing else. */
+async function startRepeatedly(config: string, key: string, beforeEach = () => {}) {
+  for (let start = 0; start < 10; start++) {
+    beforeEach();
+    const server = spawnExtprov({ args: ["serve", "--config", config], secrets: [key] });
+    const served = await server.waitFor(" serving endpoint=").then(
+      () => true,
+      () => false,
+    );
+    expect(await server.stop()).toBe(served ? 0 : 4);
+  }
 }
 
 describe.skipIf(!isRoot)("dropping root", () => {
@@ -165,36 +196,30 @@ describe.skipIf(!isRoot)("dropping root", () => {
   // The socket folder is the service user's: it could swap what root binds there for a link
   // to any file between bind and chown, had root bound the socket in that folder directly.
   test("the service user cannot make root give it a file through the socket folder", async () => {
-    const folder = sharedTempDir();
-    const key = newSymmetricKey();
-    const { config, keyFile } = serviceConfig(folder, key, { runAs: { user: "nobody" } });
-    chownSync(keyFile, nobody, nobody);
-    const socketFolder = join(folder, "run");
-    mkdirSync(socketFolder, { mode: 0o755 });
-    chownSync(socketFolder, nobody, nobody);
+    const { owned, key, config } = socketUnderNobodysFolder("s.sock");
     const victim = join(tempDir(), "victim");
     writeFileSync(victim, "root's\n", { mode: 0o600 });
-    writeFileSync(
-      config,
-      readFileSync(config, "utf8").replace(
-        join(folder, "external.sock"),
-        join(socketFolder, "s.sock"),
-      ),
-    );
-    await using _swapper = await swapPrivateEntries(socketFolder, victim);
+    await using _swapper = await swapNewEntries(owned, ".extprov-", victim);
 
-    // Each start serves (the swap came too late) or is refused (it came in time): never more.
-    for (let start = 0; start < 10; start++) {
-      const server = spawnExtprov({ args: ["serve", "--config", config], secrets: [key] });
-      const served = await server.waitFor(" serving endpoint=").then(
-        () => true,
-        () => false,
-      );
-      expect(await server.stop()).toBe(served ? 0 : 4);
-    }
+    await startRepeatedly(config, key);
 
     const stats = lstatSync(victim);
     expect([stats.uid, stats.gid, stats.mode & 0o7777]).toEqual([0, 0, 0o600]);
+  });
+
+  // Created by root for the service user: given away through a descriptor, never by name.
+  test("whoever may write in the socket folder's parent cannot make root give another folder away", async () => {
+    const { owned, key, config } = socketUnderNobodysFolder("run/s.sock");
+    const victim = join(tempDir(), "victim");
+    mkdirSync(victim, { mode: 0o755 });
+    await using _swapper = await swapNewEntries(owned, "run", victim);
+
+    await startRepeatedly(config, key, () =>
+      rmSync(join(owned, "run"), { recursive: true, force: true }),
+    );
+
+    const stats = lstatSync(victim);
+    expect([stats.uid, stats.gid]).toEqual([0, 0]);
   });
 
   // What makes the swap above lose every time: the socket is bound, given away and checked
