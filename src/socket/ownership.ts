@@ -4,7 +4,7 @@
  */
 import type { Config } from "../config/load.ts";
 import type { Principal } from "../config/schema.ts";
-import { ConfigError, ConfigErrors } from "../errors.ts";
+import { ConfigError, ConfigErrors, ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import {
   resolveGid,
@@ -33,6 +33,7 @@ export function resolveSocketOwnership(
   if (problems.length > 0) throw new ConfigErrors(problems);
   const uid = owner === undefined ? service.uid : resolveUid(owner, files)!;
   const gid = group === undefined ? service.gid : resolveGid(group, files)!;
+  checkCanGive(uid, gid);
 
   if ((mode & 0o002) !== 0) {
     log.warn("socket open to every user", {
@@ -42,6 +43,22 @@ export function resolveSocketOwnership(
   }
   warnReadWithoutWrite(mode);
   return { uid, gid, mode };
+}
+
+/**
+ * Without root, chown(2) gives a file only to its owner and to a group the owner is in:
+ * said here, before anything is bound, so that check refuses it as serve would.
+ */
+function checkCanGive(uid: number, gid: number): void {
+  const euid = process.geteuid!();
+  if (euid === 0) return;
+
+  const groups = [process.getegid!(), ...process.getgroups!()];
+  if (uid === euid && groups.includes(gid)) return;
+  throw new ListenError(
+    `cannot give the socket to uid ${uid} gid ${gid} as uid ${euid}`,
+    "only root can give a file to another user or to a group it is not in; start extprov as root with runAs, or change listen.socket",
+  );
 }
 
 /**

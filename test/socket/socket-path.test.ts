@@ -177,8 +177,8 @@ function checkAsNobody(folder: string) {
 }
 
 /** serve as nobody (uid 65534), with a configuration nobody owns, in a folder root owns. */
-function startAsNobody(folder: string, socket: string) {
-  const config = configFor(folder, socket);
+function startAsNobody(folder: string, socket: string, socketSettings?: Record<string, unknown>) {
+  const config = configFor(folder, socket, socketSettings);
   chownSync(config, 65534, 65534);
 
   return runExtprov({ args: ["serve", "--config", config], secrets: [key], wrapper: asNobody });
@@ -629,6 +629,29 @@ describe("the socket's folder", () => {
       expect(existsSync(join(inner, "external.sock"))).toBe(false);
     });
   }
+});
+
+describe("the socket's owner and group", () => {
+  // Without root, chown(2) gives a file only to a group its owner is in.
+  test.skipIf(asNobodySkipReason !== undefined)(
+    "that this user cannot give without root are refused by serve and check, before binding",
+    async () => {
+      const folder = sharedTempDir();
+      const socket = join(folder, "run", "external.sock");
+      mkdirSync(join(folder, "run"));
+      chownSync(join(folder, "run"), 65534, 65534);
+
+      const served = await startAsNobody(folder, socket, { group: 1, mode: "0660" });
+      const checked = await checkAsNobody(folder);
+
+      const refusal = "cannot give the socket to uid 65534 gid 1 as uid 65534; only root can give";
+      expect(served.code).toBe(4);
+      expect(served.output).toContain(refusal);
+      expect(served.output).not.toContain("socket ready");
+      expect(checked.code).toBe(4);
+      expect(checked.output).toContain(refusal);
+    },
+  );
 });
 
 describe("the socket path's length", () => {
