@@ -6,12 +6,14 @@
 import {
   chmodSync,
   chownSync,
+  closeSync,
   constants,
   fstatSync,
   linkSync,
   lstatSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   rmdirSync,
   unlinkSync,
   type Stats,
@@ -53,6 +55,7 @@ export function bindUnixSocket(
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
+  removeLeftoverPrivateFolders(dirname(path));
   const folder = openPrivateFolder(path);
   // Short whatever the configured path: a socket address holds at most 107 bytes.
   const privatePath = `/proc/self/fd/${folder.fd}/${privateNameFor(basename(path))}`;
@@ -120,6 +123,55 @@ function openPrivateFolder(path: string): { fd: number; remove(): void } {
       if (current?.ino === opened.ino && current.dev === opened.dev) rmdirQuietly(folder);
     },
   };
+}
+
+/** A start takes milliseconds: a private folder this old was left by one that was killed. */
+const leftoverAgeMs = 60_000;
+
+/**
+ * Removes the private folders that killed starts left in `parent` (a SIGKILL between
+ * making one and removing it): this user's, mode 0700, a minute old, holding sockets
+ * alone. Anything else is left as it is.
+ */
+function removeLeftoverPrivateFolders(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((name) => /^\.extprov-[A-Za-z0-9]{6}$/.test(name));
+  } catch {
+    return;
+  }
+
+  for (const name of names) removeIfLeftover(join(parent, name));
+}
+
+/** Looked at through a descriptor opened without following links, as it may be swapped. */
+function removeIfLeftover(folder: string): void {
+  let fd: number;
+  try {
+    fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+
+  try {
+    const stats = fstatSync(fd);
+    if (stats.uid !== process.geteuid!() || (stats.mode & 0o7777) !== 0o700) return;
+    if (Date.now() - stats.mtimeMs < leftoverAgeMs) return;
+
+    const inside = readdirSync(`/proc/self/fd/${fd}`).map(
+      (entry) => `/proc/self/fd/${fd}/${entry}`,
+    );
+    if (!inside.every((entry) => lstatOrUndefined(entry)?.isSocket())) return;
+
+    for (const entry of inside) unlinkSync(entry);
+    const current = lstatOrUndefined(folder);
+    if (current?.ino === stats.ino && current.dev === stats.dev) rmdirQuietly(folder);
+    log.info("removed a private folder a killed start left", { path: folder });
+  } catch {
+    // Changed while looked at: left for the next start.
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {

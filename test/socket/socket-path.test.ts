@@ -13,6 +13,7 @@ import {
   readlinkSync,
   symlinkSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
@@ -629,6 +630,35 @@ describe("the socket's folder", () => {
       expect(existsSync(join(inner, "external.sock"))).toBe(false);
     });
   }
+});
+
+describe("private folders a killed start left", () => {
+  test("are removed when a minute old and holding sockets alone; others are left", async () => {
+    const folder = tempDir();
+    const socket = join(folder, "external.sock");
+    const old = new Date(Date.now() - 120_000);
+    const leftover = join(folder, ".extprov-Ab12Cd");
+    const recent = join(folder, ".extprov-Ef34Gh");
+    const withAFile = join(folder, ".extprov-Ij56Kl");
+    for (const made of [leftover, recent, withAFile]) mkdirSync(made, { mode: 0o700 });
+    bindAndLeave(join(leftover, ".extprov-1a-2b"));
+    writeFileSync(join(withAFile, "notes"), "the user's\n");
+    utimesSync(leftover, old, old);
+    utimesSync(withAFile, old, old);
+
+    const server = await startServer({
+      args: ["serve", "--config", configFor(folder, socket)],
+      secrets: [key],
+    });
+
+    expect(existsSync(leftover)).toBe(false);
+    expect(server.output()).toContain(
+      `removed a private folder a killed start left path=${leftover}`,
+    );
+    expect(existsSync(recent)).toBe(true);
+    expect(readFileSync(join(withAFile, "notes"), "utf8")).toBe("the user's\n");
+    expect(await server.stop()).toBe(0);
+  });
 });
 
 describe("the socket's owner and group", () => {
