@@ -47,6 +47,7 @@ export async function prepareSocketPath(path: string, owners: SocketFolderOwners
 export async function checkSocketPath(path: string, trustedOwners: number[]): Promise<void> {
   // In serve's order, so that both name the same first problem.
   const folder = dirname(path);
+  checkWayToSocketFolder(folder);
   const existing = folderStats(folder);
   if (!existing) return checkCreatable(folder);
   checkParent(folder, existing, trustedOwners);
@@ -145,6 +146,7 @@ function checkWhatIsThere(path: string): Stats | undefined {
 }
 
 function prepareParent(folder: string, owners: SocketFolderOwners): void {
+  checkWayToSocketFolder(folder);
   const existing = folderStats(folder) ?? createSocketFolder(folder, owners.creator);
 
   checkParent(folder, existing, owners.trusted);
@@ -186,6 +188,41 @@ function cannotCreate(folder: string, code: string | undefined): ListenError {
     `cannot create the socket folder ${folder} (${code})`,
     fileSystemHint(code),
   );
+}
+
+/**
+ * The folders above the socket folder, looked at before anything is made or removed:
+ * extprov makes, links, gives away and unlinks in the socket folder by name, so whoever
+ * could change a folder or link above it could turn those at files elsewhere. Only root
+ * (or, without root, the user extprov runs as) may; the socket folder itself may be the
+ * service user's.
+ */
+function checkWayToSocketFolder(folder: string): void {
+  const euid = process.geteuid!();
+  let problem;
+  try {
+    problem = trustProblem({
+      path: deepestExistingFolder(dirname(folder)),
+      trustedOwners: [0, euid],
+      risk: "turn the socket path to other files",
+      move: "put the socket folder in one only root may change, such as /var/run",
+      owners: euid === 0 ? "root" : undefined,
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(
+      `the folders above ${folder} changed while extprov checked them (${code})`,
+      "start extprov again once nothing else changes them",
+    );
+  }
+  if (problem) throw new ListenError(`above the socket folder, ${problem[0]}`, problem[1]);
+}
+
+/** `folder` if it exists (as a folder or a link), else its deepest existing parent. */
+function deepestExistingFolder(folder: string): string {
+  let candidate = folder;
+  while (candidate !== "/" && !lstatOrUndefined(candidate)) candidate = dirname(candidate);
+  return candidate;
 }
 
 function checkParent(folder: string, existing: Stats, trustedOwners: number[]): void {

@@ -578,7 +578,7 @@ describe("the socket's folder", () => {
     [
       "a folder above it every user may write to, without the sticky bit",
       (_, inner) => chmodSync(dirname(inner), 0o777),
-      "/above, a folder on its path, has mode 0777",
+      "/above, a folder on its path, has mode 0777: other users may turn the socket path to other files",
     ],
   ];
   if (process.geteuid?.() === 0) {
@@ -616,6 +616,35 @@ describe("the socket's folder", () => {
     },
   );
 
+  // Above the socket folder only root may change anything: the service user's own folder
+  // there could turn the socket path, and what extprov makes and removes, elsewhere.
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check, before anything is made, below a folder the service user owns",
+    async () => {
+      const folder = tempDir();
+      const theirs = join(folder, "theirs");
+      mkdirSync(theirs);
+      chownSync(theirs, 65534, 65534);
+      const socket = join(theirs, "run", "external.sock");
+      const keyFile = join(folder, "device.key");
+      writeFileSync(keyFile, key, { mode: 0o600 });
+      chownSync(keyFile, 65534, 65534);
+      chmodSync(folder, 0o755);
+      const document = symmetricKeyConfig(socket, key, { runAs: { user: "nobody" } });
+      document.credentials = { symmetricKey: { file: keyFile } };
+      const config = writeConfig(folder, document, "config.yaml", 0o644);
+
+      for (const command of ["serve", "check"]) {
+        const result = await runExtprov({ args: [command, "--config", config], secrets: [key] });
+        expect(result.code).toBe(4);
+        expect(result.output).toContain(
+          `above the socket folder, ${theirs}, a folder on its path, is owned by uid 65534, who could turn the socket path to other files; chown it to root`,
+        );
+      }
+      expect(existsSync(join(theirs, "run"))).toBe(false);
+    },
+  );
+
   for (const [what, loosen, problem] of unsafeWays) {
     test(`is refused by serve and check when ${what}`, async () => {
       const folder = tempDir();
@@ -625,7 +654,9 @@ describe("the socket's folder", () => {
 
       const output = await refusedByServeAndCheck(folder, join(inner, "external.sock"));
 
-      expect(output).toContain(`refused to start: the socket folder ${folder}`);
+      expect(output).toMatch(
+        new RegExp(`refused to start: (the socket folder|above the socket folder,) ${folder}`),
+      );
       expect(output).toContain(problem);
       expect(existsSync(join(inner, "external.sock"))).toBe(false);
     });
