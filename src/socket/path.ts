@@ -13,6 +13,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  realpathSync,
   statSync,
   unlinkSync,
   type Stats,
@@ -86,6 +87,7 @@ function removeProblem(folder: string, stats: Stats, path: string): string | und
 
 /** serve would create the folder: its deepest existing parent must take a new folder. */
 function checkCreatable(folder: string): void {
+  refuseToCreateBelowOthers(folder);
   let parent = dirname(folder);
   while (parent !== "/" && !statOrUndefined(parent)) {
     // mkdir cannot go through a link to nothing: serve fails there with ENOENT.
@@ -159,6 +161,8 @@ function prepareParent(folder: string, owners: SocketFolderOwners): void {
  * could otherwise put a link in its place and have root give another folder away.
  */
 function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: number }): Stats {
+  refuseToCreateBelowOthers(folder);
+
   let fd: number;
   try {
     mkdirSync(folder, { recursive: true, mode: 0o755 });
@@ -174,6 +178,24 @@ function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: nu
     return fstatSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * mkdir follows links in the folders it creates on the way: below a folder other users
+ * may write (a sticky one such as /tmp), they could put a link where the second level is
+ * to be made. One level is made with O_NOFOLLOW checks; more are left to the user.
+ */
+function refuseToCreateBelowOthers(folder: string): void {
+  const deepest = deepestExistingFolder(folder);
+  if (deepest === dirname(folder)) return;
+
+  const stats = lstatOrUndefined(deepest);
+  if (stats && writableByOthers(stats, [0, process.geteuid!()])) {
+    throw new ListenError(
+      `extprov does not create ${folder} below ${deepest}, which other users may write`,
+      `create the folders down to ${dirname(folder)} yourself, or put the socket elsewhere`,
+    );
   }
 }
 
@@ -199,15 +221,21 @@ function cannotCreate(folder: string, code: string | undefined): ListenError {
  */
 function checkWayToSocketFolder(folder: string): void {
   const euid = process.geteuid!();
-  let problem;
-  try {
-    problem = trustProblem({
-      path: deepestExistingFolder(dirname(folder)),
+  const way = (path: string) =>
+    trustProblem({
+      path,
       trustedOwners: [0, euid],
       risk: "turn the socket path to other files",
       move: "put the socket folder in one only root may change, such as /var/run",
       owners: euid === 0 ? "root" : undefined,
     });
+
+  let problem;
+  try {
+    // As written, and where a socket folder that is a link really lies.
+    problem = way(deepestExistingFolder(dirname(folder)));
+    const real = realpathOrUndefined(folder);
+    if (!problem && real !== undefined) problem = way(dirname(real));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ListenError(
@@ -216,6 +244,14 @@ function checkWayToSocketFolder(folder: string): void {
     );
   }
   if (problem) throw new ListenError(`above the socket folder, ${problem[0]}`, problem[1]);
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** `folder` if it exists (as a folder or a link), else its deepest existing parent. */

@@ -9,6 +9,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -644,6 +645,38 @@ describe("the socket's folder", () => {
       expect(existsSync(join(theirs, "run"))).toBe(false);
     },
   );
+
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check when it is a link into a folder the service user owns",
+    async () => {
+      const folder = tempDir();
+      const theirs = join(folder, "theirs");
+      mkdirSync(join(theirs, "sock"), { recursive: true });
+      chownSync(theirs, 65534, 65534);
+      symlinkSync(join(theirs, "sock"), join(folder, "run"));
+
+      const output = await refusedByServeAndCheck(folder, join(folder, "run", "external.sock"));
+
+      expect(output).toContain(
+        `above the socket folder, ${theirs}, a folder on its path, is owned by uid 65534`,
+      );
+      expect(readdirSync(join(theirs, "sock"))).toEqual([]);
+    },
+  );
+
+  // Below a sticky folder others could put a link where a second level is to be made.
+  test("two missing levels below a sticky folder are not made, by serve or check", async () => {
+    const folder = tempDir();
+    const sticky = join(folder, "tmp");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const socket = join(sticky, "x", "external", "external.sock");
+
+    expect(await refusedByServeAndCheck(folder, socket)).toContain(
+      `extprov does not create ${join(sticky, "x", "external")} below ${sticky}, which other users may write`,
+    );
+    expect(readdirSync(sticky)).toEqual([]);
+  });
 
   for (const [what, loosen, problem] of unsafeWays) {
     test(`is refused by serve and check when ${what}`, async () => {
