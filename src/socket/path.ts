@@ -183,13 +183,12 @@ function createSocketFolder(folder: string, { uid, gid }: { uid: number; gid: nu
 
 /**
  * mkdir follows links in the folders it creates on the way: below a folder other users
- * may write (a sticky one such as /tmp), they could put a link where the second level is
- * to be made. One level is made with O_NOFOLLOW checks; more are left to the user.
+ * may write (a sticky one such as /tmp), they could put a link where a level is to be
+ * made, and the service user could later swap the folder it was given. Nothing is made
+ * there; the user makes the folders.
  */
 function refuseToCreateBelowOthers(folder: string): void {
   const deepest = deepestExistingFolder(folder);
-  if (deepest === dirname(folder)) return;
-
   const stats = lstatOrUndefined(deepest);
   if (stats && writableByOthers(stats, [0, process.geteuid!()])) {
     throw new ListenError(
@@ -244,6 +243,17 @@ function checkWayToSocketFolder(folder: string): void {
     );
   }
   if (problem) throw new ListenError(`above the socket folder, ${problem[0]}`, problem[1]);
+
+  // In a folder others may write (a sticky one too), the socket folder's owner may swap it
+  // for a link at any moment: there only root's (or extprov's own user's) will do.
+  const entry = lstatOrUndefined(folder);
+  const parent = lstatOrUndefined(dirname(folder));
+  if (entry && parent && ![0, euid].includes(entry.uid) && writableByOthers(parent, [0, euid])) {
+    throw new ListenError(
+      `the socket folder ${folder} is owned by uid ${entry.uid} in ${dirname(folder)}, which other users may write: it could be swapped for a link`,
+      "give the socket folder to root, or put it in a folder only root may write, such as /var/run",
+    );
+  }
 }
 
 function realpathOrUndefined(path: string): string | undefined {

@@ -664,8 +664,24 @@ describe("the socket's folder", () => {
     },
   );
 
-  // Below a sticky folder others could put a link where a second level is to be made.
-  test("two missing levels below a sticky folder are not made, by serve or check", async () => {
+  // Its owner may rename it away in a sticky folder and put a link in its place.
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check when the service user owns it in a sticky folder",
+    async () => {
+      const folder = tempDir();
+      const sticky = join(folder, "tmp");
+      mkdirSync(join(sticky, "ext"), { recursive: true });
+      chmodSync(sticky, 0o1777);
+      chownSync(join(sticky, "ext"), 65534, 65534);
+
+      expect(await refusedByServeAndCheck(folder, join(sticky, "ext", "s.sock"))).toContain(
+        `the socket folder ${join(sticky, "ext")} is owned by uid 65534 in ${sticky}, which other users may write: it could be swapped for a link`,
+      );
+    },
+  );
+
+  // Below a sticky folder others could put a link where a level is to be made.
+  test("missing folders below a sticky folder are not made, by serve or check", async () => {
     const folder = tempDir();
     const sticky = join(folder, "tmp");
     mkdirSync(sticky);
