@@ -13,7 +13,6 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  realpathSync,
   statSync,
   unlinkSync,
   type Stats,
@@ -220,21 +219,21 @@ function cannotCreate(folder: string, code: string | undefined): ListenError {
  */
 function checkWayToSocketFolder(folder: string): void {
   const euid = process.geteuid!();
-  const way = (path: string) =>
-    trustProblem({
-      path,
+  // A link to nothing is left to folderStats, which says so.
+  const exists = statOrUndefined(folder) !== undefined;
+
+  let problem;
+  try {
+    // Every folder and link on the way, through a socket folder that is a link too, up to
+    // the folder it finally leads to, which may be the service user's.
+    problem = trustProblem({
+      path: exists ? folder : deepestExistingFolder(dirname(folder)),
       trustedOwners: [0, euid],
       risk: "turn the socket path to other files",
       move: "put the socket folder in one only root may change, such as /var/run",
       owners: euid === 0 ? "root" : undefined,
+      excludeLast: exists,
     });
-
-  let problem;
-  try {
-    // As written, and where a socket folder that is a link really lies.
-    problem = way(deepestExistingFolder(dirname(folder)));
-    const real = realpathOrUndefined(folder);
-    if (!problem && real !== undefined) problem = way(dirname(real));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ListenError(
@@ -253,14 +252,6 @@ function checkWayToSocketFolder(folder: string): void {
       `the socket folder ${folder} is owned by uid ${entry.uid} in ${dirname(folder)}, which other users may write: it could be swapped for a link`,
       "give the socket folder to root, or put it in a folder only root may write, such as /var/run",
     );
-  }
-}
-
-function realpathOrUndefined(path: string): string | undefined {
-  try {
-    return realpathSync(path);
-  } catch {
-    return undefined;
   }
 }
 

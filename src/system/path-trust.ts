@@ -23,6 +23,8 @@ export interface TrustedPath {
   move: string;
   /** Whom to give a folder or link to; "root or the user extprov runs as" unless said. */
   owners?: string;
+  /** When `path` is a folder: leave the folder it finally leads to out (its owner may differ). */
+  excludeLast?: boolean;
 }
 
 const defaultOwners = "root or to the user extprov runs as";
@@ -73,7 +75,7 @@ export function trustProblem(target: TrustedPath): TrustProblem | undefined {
     }
 
     const last = !pending.some((rest) => rest !== "" && rest !== ".");
-    if (last && !stats.isDirectory()) return undefined;
+    if (last && (!stats.isDirectory() || target.excludeLast)) return undefined;
     const problem = folderProblem(path, stats, target);
     if (problem) return problem;
     folder = path;

@@ -7,6 +7,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -661,6 +662,29 @@ describe("the socket's folder", () => {
         `above the socket folder, ${theirs}, a folder on its path, is owned by uid 65534`,
       );
       expect(readdirSync(join(theirs, "sock"))).toEqual([]);
+    },
+  );
+
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check when it is a link through a folder the service user owns",
+    async () => {
+      const folder = tempDir();
+      const theirs = join(folder, "svc");
+      const data = join(folder, "data", "external");
+      mkdirSync(theirs);
+      mkdirSync(data, { recursive: true });
+      chownSync(theirs, 65534, 65534);
+      chownSync(data, 65534, 65534);
+      symlinkSync(data, join(theirs, "current"));
+      lchownSync(join(theirs, "current"), 65534, 65534);
+      symlinkSync(join(theirs, "current"), join(folder, "run"));
+
+      const output = await refusedByServeAndCheck(folder, join(folder, "run", "external.sock"));
+
+      expect(output).toContain(
+        `above the socket folder, ${theirs}, a folder on its path, is owned by uid 65534`,
+      );
+      expect(readdirSync(data)).toEqual([]);
     },
   );
 
