@@ -26,6 +26,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { ListenError, ReloadError } from "../errors.ts";
 import { log } from "../log.ts";
+import { trustProblem } from "./path-trust.ts";
 
 /** What is at the pid file's path, looked at without following a link. */
 type PidFileContent =
@@ -45,6 +46,7 @@ const maxPidFileBytes = 16;
  */
 export function checkPidFile(path: string): number | undefined {
   const file = resolve(path);
+  checkPidFileFolder(file);
   const found = inspectPidFile(file);
 
   if (found.kind === "link") {
@@ -71,6 +73,28 @@ export function checkPidFile(path: string): number | undefined {
   }
 
   return found.kind === "pid" && found.pid !== process.pid ? found.pid : undefined;
+}
+
+/**
+ * Root writes the pid file by name (a new file, then a rename over the old one): whoever
+ * could change a folder or link on the way could have that land on another file.
+ */
+function checkPidFileFolder(file: string): void {
+  const euid = process.geteuid!();
+  let problem;
+  try {
+    problem = trustProblem({
+      path: dirname(file),
+      trustedOwners: [0, euid],
+      risk: "turn the pid file's path to other files",
+      move: "put the pid file in a folder only root may change, such as /var/run",
+      owners: euid === 0 ? "root" : undefined,
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(`cannot look at the pid file's folder ${dirname(file)} (${code})`);
+  }
+  if (problem) throw new ListenError(`the pid file ${file}: ${problem[0]}`, problem[1]);
 }
 
 const notPidFile = {

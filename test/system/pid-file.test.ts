@@ -5,8 +5,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
+  chmodSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -140,6 +142,27 @@ describe("serve --pid-file refuses a path that holds something else", () => {
     expect(result.output).toContain(
       `${folder} is not a regular file: it does not look like a pid file and will not be overwritten`,
     );
+  });
+});
+
+describe("serve --pid-file refuses a folder others could change", () => {
+  // Root writes the pid file by name: a link put on the way would land it elsewhere.
+  test("one every user may write: refused before anything is written there", async () => {
+    const { folder, key, config } = keyFileServer();
+    const open = join(folder, "open");
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+
+    const result = await runExtprov({
+      args: serveArgs(config, join(open, "extprov.pid")),
+      secrets: [key],
+    });
+
+    expect(result.code).toBe(4);
+    expect(result.output).toContain(
+      `the pid file ${join(open, "extprov.pid")}: ${open}, a folder on its path, has mode 0777: other users may turn the pid file's path to other files`,
+    );
+    expect(readdirSync(open)).toEqual([]);
   });
 });
 
