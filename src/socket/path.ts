@@ -13,6 +13,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  realpathSync,
   statSync,
   unlinkSync,
   type Stats,
@@ -244,14 +245,25 @@ function checkWayToSocketFolder(folder: string): void {
   if (problem) throw new ListenError(`above the socket folder, ${problem[0]}`, problem[1]);
 
   // In a folder others may write (a sticky one too), the socket folder's owner may swap it
-  // for a link at any moment: there only root's (or extprov's own user's) will do.
-  const entry = lstatOrUndefined(folder);
-  const parent = lstatOrUndefined(dirname(folder));
-  if (entry && parent && ![0, euid].includes(entry.uid) && writableByOthers(parent, [0, euid])) {
-    throw new ListenError(
-      `the socket folder ${folder} is owned by uid ${entry.uid} in ${dirname(folder)}, which other users may write: it could be swapped for a link`,
-      "give the socket folder to root, or put it in a folder only root may write, such as /var/run",
-    );
+  // for a link at any moment: there only root's (or extprov's own user's) will do. Asked of
+  // the folder as written, and of the one a link finally leads to.
+  for (const candidate of new Set([folder, realpathOrUndefined(folder) ?? folder])) {
+    const entry = lstatOrUndefined(candidate);
+    const parent = lstatOrUndefined(dirname(candidate));
+    if (entry && parent && ![0, euid].includes(entry.uid) && writableByOthers(parent, [0, euid])) {
+      throw new ListenError(
+        `the socket folder ${candidate} is owned by uid ${entry.uid} in ${dirname(candidate)}, which other users may write: it could be swapped for a link`,
+        "give the socket folder to root, or put it in a folder only root may write, such as /var/run",
+      );
+    }
+  }
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
   }
 }
 

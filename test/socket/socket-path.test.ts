@@ -704,6 +704,24 @@ describe("the socket's folder", () => {
     },
   );
 
+  test.skipIf(process.geteuid?.() !== 0)(
+    "is refused by serve and check when root's link leads to the service user's folder in a sticky one",
+    async () => {
+      const folder = tempDir();
+      const sticky = join(folder, "tmp");
+      const theirs = join(sticky, "svc");
+      mkdirSync(theirs, { recursive: true });
+      chmodSync(sticky, 0o1777);
+      chownSync(theirs, 65534, 65534);
+      symlinkSync(theirs, join(sticky, "link"));
+
+      expect(await refusedByServeAndCheck(folder, join(sticky, "link", "s.sock"))).toContain(
+        `the socket folder ${theirs} is owned by uid 65534 in ${sticky}, which other users may write`,
+      );
+      expect(readdirSync(theirs)).toEqual([]);
+    },
+  );
+
   // Below a sticky folder others could put a link where a level is to be made.
   test("missing folders below a sticky folder are not made, by serve or check", async () => {
     const folder = tempDir();
