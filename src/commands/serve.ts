@@ -135,14 +135,15 @@ async function open(
   const ownership =
     config.listen.kind === "unix" ? resolveSocketOwnership(config, loaded.service) : undefined;
   if (pidFile) checkPidFile(pidFile);
-  await prepareEndpoint(config, {
+  const folder = await prepareEndpoint(config, {
     trusted: [0, process.geteuid!(), loaded.service.uid],
     creator: loaded.service,
   });
+  const unix = folder && ownership ? { folder, ownership } : undefined;
 
   // From binding to the end of this function nothing awaits, so no request is read
   // before privileges are dropped and the credentials re-read as the service user.
-  const endpoint = openEndpoint(config, createApp(service), ownership);
+  const endpoint = openEndpoint(config, createApp(service), unix);
   try {
     // Written as root, before the drop: /var/run is root's.
     if (pidFile) writePidFile(pidFile);

@@ -13,7 +13,7 @@ import {
   type BoundSocket,
   type SocketOwnership,
 } from "../socket/bind.ts";
-import { prepareSocketPath, type SocketFolderOwners } from "../socket/path.ts";
+import { prepareSocketPath, type SocketFolder, type SocketFolderOwners } from "../socket/path.ts";
 import { watchSocket } from "../socket/watch.ts";
 import { errorResponse } from "./errors.ts";
 import { pathOf, refuseBeforeRouting, withPlainOrigin, type App } from "./app.ts";
@@ -44,17 +44,25 @@ export interface Endpoint {
  * Makes sure the unix socket path can be bound, on a way only trusted users can change;
  * TCP needs no preparation.
  */
-export async function prepareEndpoint(config: Config, owners: SocketFolderOwners): Promise<void> {
-  if (config.listen.kind === "unix") await prepareSocketPath(config.listen.path, owners);
+export async function prepareEndpoint(
+  config: Config,
+  owners: SocketFolderOwners,
+): Promise<SocketFolder | undefined> {
+  if (config.listen.kind !== "unix") return undefined;
+  return prepareSocketPath(config.listen.path, owners);
 }
 
 /** Binds synchronously, so nothing is served before the caller's next step. */
-export function openEndpoint(config: Config, app: App, ownership?: SocketOwnership): Endpoint {
+export function openEndpoint(
+  config: Config,
+  app: App,
+  unix?: { folder: SocketFolder; ownership: SocketOwnership },
+): Endpoint {
   const requests = new RequestLog();
   const fetch = loggedHandler(app, requests);
 
   if (config.listen.kind === "unix") {
-    const socket = bindUnixSocket(config.listen.path, ownership!, (path) =>
+    const socket = bindUnixSocket(config.listen.path, unix!.folder, unix!.ownership, (path) =>
       serve({ unix: path }, fetch),
     );
     return unixEndpoint(socket, requests);

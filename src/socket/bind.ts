@@ -18,11 +18,11 @@ import {
   unlinkSync,
   type Stats,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import type { Server } from "bun";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
-import { fileSystemHint } from "./path.ts";
+import { fileSystemHint, inFolder, type SocketFolder } from "./path.ts";
 import { privateNameFor } from "./private-name.ts";
 
 export interface SocketOwnership {
@@ -52,11 +52,12 @@ export interface BoundSocket {
  */
 export function bindUnixSocket(
   path: string,
+  socketFolder: SocketFolder,
   ownership: SocketOwnership,
   listen: (path: string) => Server<undefined>,
 ): BoundSocket {
-  removeLeftoverPrivateFolders(dirname(path));
-  const folder = openPrivateFolder(path);
+  removeLeftoverPrivateFolders(socketFolder);
+  const folder = openPrivateFolder(path, socketFolder);
   // Short whatever the configured path: a socket address holds at most 107 bytes.
   const privatePath = `/proc/self/fd/${folder.fd}/${privateNameFor(basename(path))}`;
 
@@ -78,7 +79,11 @@ export function bindUnixSocket(
   try {
     applyOwnership(privatePath, ownership);
     verifyOwnership(privatePath, ownership);
-    const { ino, dev, uid, gid } = publish(privatePath, path);
+    const { ino, dev, uid, gid } = publish(
+      privatePath,
+      path,
+      inFolder(socketFolder, basename(path)),
+    );
     log.info("socket ready", { socket: path, uid, gid, mode: octal(ownership.mode) });
     return { server, path, inode: ino, device: dev };
   } catch (error) {
@@ -95,12 +100,15 @@ export function bindUnixSocket(
  * for the life of the process, so /proc/self/fd/N always names this folder (or nothing,
  * once it is removed), never another one that got the same number.
  */
-function openPrivateFolder(path: string): { fd: number; remove(): void } {
-  const parent = dirname(path);
+function openPrivateFolder(
+  path: string,
+  socketFolder: SocketFolder,
+): { fd: number; remove(): void } {
+  const parent = socketFolder.path;
   let folder: string;
   let fd: number;
   try {
-    folder = mkdtempSync(join(parent, ".extprov-"));
+    folder = mkdtempSync(inFolder(socketFolder, ".extprov-"));
     fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -133,19 +141,23 @@ const leftoverAgeMs = 60_000;
  * making one and removing it): this user's, mode 0700, a minute old, holding sockets
  * alone. Anything else is left as it is.
  */
-function removeLeftoverPrivateFolders(parent: string): void {
+function removeLeftoverPrivateFolders(socketFolder: SocketFolder): void {
   let names: string[];
   try {
-    names = readdirSync(parent).filter((name) => /^\.extprov-[A-Za-z0-9]{6}$/.test(name));
+    names = readdirSync(inFolder(socketFolder, "")).filter((name) =>
+      /^\.extprov-[A-Za-z0-9]{6}$/.test(name),
+    );
   } catch {
     return;
   }
 
-  for (const name of names) removeIfLeftover(join(parent, name));
+  for (const name of names) {
+    removeIfLeftover(inFolder(socketFolder, name), join(socketFolder.path, name));
+  }
 }
 
 /** Looked at through a descriptor opened without following links, as it may be swapped. */
-function removeIfLeftover(folder: string): void {
+function removeIfLeftover(folder: string, shown: string): void {
   let fd: number;
   try {
     fd = openSync(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -166,7 +178,7 @@ function removeIfLeftover(folder: string): void {
     for (const entry of inside) unlinkSync(entry);
     const current = lstatOrUndefined(folder);
     if (current?.ino === stats.ino && current.dev === stats.dev) rmdirQuietly(folder);
-    log.info("removed a private folder a killed start left", { path: folder });
+    log.info("removed a private folder a killed start left", { path: shown });
   } catch {
     // Changed while looked at: left for the next start.
   } finally {
@@ -191,9 +203,10 @@ function rmdirQuietly(folder: string): void {
 }
 
 /** Links the finished socket to `path`; a link never replaces a file that is already there. */
-function publish(privatePath: string, path: string): Stats {
+/** `here` is `path` as reached through the held socket folder; messages name `path`. */
+function publish(privatePath: string, path: string, here: string): Stats {
   try {
-    linkSync(privatePath, path);
+    linkSync(privatePath, here);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const hint =
@@ -204,7 +217,7 @@ function publish(privatePath: string, path: string): Stats {
   }
 
   unlinkSync(privatePath);
-  return lstatSync(path);
+  return lstatSync(here);
 }
 
 /** Removes the socket at `path` if it is still the one this process bound. */

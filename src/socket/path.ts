@@ -31,12 +31,56 @@ export interface SocketFolderOwners {
   creator: { uid: number; gid: number };
 }
 
-/** Checks the parent folder (creating it if missing) and clears a stale socket at `path`. */
-export async function prepareSocketPath(path: string, owners: SocketFolderOwners): Promise<void> {
-  prepareParent(dirname(path), owners);
+/**
+ * The socket folder, held open once checked: every later step goes through it (`inFolder`),
+ * so nothing done to the path or the folders on it afterwards can turn them elsewhere.
+ */
+export interface SocketFolder {
+  fd: number;
+  path: string;
+}
 
-  const existing = checkWhatIsThere(path);
-  if (existing) await removeIfStale(path, existing);
+/** `name` in the held folder, as a path the kernel resolves through its descriptor. */
+export function inFolder(folder: SocketFolder, name: string): string {
+  return `/proc/self/fd/${folder.fd}/${name}`;
+}
+
+/**
+ * Checks the parent folder (creating it if missing), holds it open, and clears a stale
+ * socket at `path`. The folder stays open for the life of the process.
+ */
+export async function prepareSocketPath(
+  path: string,
+  owners: SocketFolderOwners,
+): Promise<SocketFolder> {
+  const folder = holdSocketFolder(dirname(path), owners);
+
+  const here = inFolder(folder, basename(path));
+  const existing = checkWhatIsThere(path, here);
+  if (existing) await removeIfStale(path, existing, here);
+  return folder;
+}
+
+function holdSocketFolder(path: string, owners: SocketFolderOwners): SocketFolder {
+  const checked = prepareParent(path, owners);
+
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ListenError(`cannot open the socket folder ${path} (${code})`, fileSystemHint(code));
+  }
+
+  const held = fstatSync(fd);
+  if (held.ino !== checked.ino || held.dev !== checked.dev) {
+    closeSync(fd);
+    throw new ListenError(
+      `the socket folder ${path} changed while extprov checked it`,
+      "start extprov again once nothing else changes it",
+    );
+  }
+  return { fd, path };
 }
 
 /**
@@ -119,8 +163,8 @@ function writeProblem(folder: string): string | undefined {
 }
 
 /** Throws for anything at `path` but a socket; the socket's stats when one is there. */
-function checkWhatIsThere(path: string): Stats | undefined {
-  const existing = lstatOrUndefined(path);
+function checkWhatIsThere(path: string, actual = path): Stats | undefined {
+  const existing = lstatOrUndefined(actual);
   if (!existing) return undefined;
 
   if (existing.isSymbolicLink()) {
@@ -147,11 +191,13 @@ function checkWhatIsThere(path: string): Stats | undefined {
   return existing;
 }
 
-function prepareParent(folder: string, owners: SocketFolderOwners): void {
+/** The socket folder, made if missing and checked: its stats, as checked. */
+function prepareParent(folder: string, owners: SocketFolderOwners): Stats {
   checkWayToSocketFolder(folder);
   const existing = folderStats(folder) ?? createSocketFolder(folder, owners.creator);
 
   checkParent(folder, existing, owners.trusted);
+  return existing;
 }
 
 /**
@@ -322,11 +368,12 @@ export function fileSystemHint(code: string | undefined): string {
   return "check that the folder is writable by this user";
 }
 
-async function removeIfStale(path: string, judged: Stats): Promise<void> {
+/** `here` is `path` as reached through the held socket folder. */
+async function removeIfStale(path: string, judged: Stats, here: string): Promise<void> {
   const answer = await probeSocket(path);
   if (answer !== "stale") refuseHeld(path, answer);
 
-  removeStaleSocket(path, judged);
+  removeStaleSocket(path, judged, here);
 }
 
 /** Why a socket already at `path` is not replaced. */
@@ -355,8 +402,8 @@ function refuseHeld(path: string, answer: "live" | "bound" | "denied"): never {
  * Unlinks the socket judged stale, unless another file has taken its place meanwhile:
  * another extprov starting at the same moment may have removed it and put its own there.
  */
-function removeStaleSocket(path: string, judged: Stats): void {
-  const now = lstatOrUndefined(path);
+function removeStaleSocket(path: string, judged: Stats, here: string): void {
+  const now = lstatOrUndefined(here);
   if (!now) return;
 
   // The inode number alone could be the same: a file system may give the stale socket's
@@ -370,7 +417,7 @@ function removeStaleSocket(path: string, judged: Stats): void {
   }
 
   try {
-    unlinkSync(path);
+    unlinkSync(here);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return;

@@ -123,7 +123,7 @@ describe("a symmetric key file", () => {
   });
 
   test("in a folder every user may write is accepted with security.allowInsecureSecretFiles", async () => {
-    const { folder, inner: open, key, path } = keyInFolderWithMode("open", 0o777);
+    const { folder, key, path } = keyInFolderWithMode("open", 0o777);
     const security = { security: { allowInsecureSecretFiles: true } };
 
     expect((await check(folder, { symmetricKey: { file: path } }, [key], security)).code).toBe(0);

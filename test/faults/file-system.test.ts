@@ -25,7 +25,6 @@ import { sharedTempDir, tempDir } from "../helpers/temp.ts";
 import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
 const key = newSymmetricKey();
-const isRoot = process.getuid?.() === 0;
 if (mountSkipReason) console.warn(`file system fault tests skipped: ${mountSkipReason}`);
 
 const mounted: string[] = [];

@@ -14,7 +14,6 @@ import { runExtprov, startServer } from "../helpers/server.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 import { asNobody, asNobodySkipReason } from "../helpers/users.ts";
 
-const isRoot = process.getuid?.() === 0;
 const demoKey = "RkFLRSBkZW1vIGtleSBmb3IgZXh0cHJvdjsgbm90IGEgc2VjcmV0IQ==";
 const hub = { hubName: "probe-hub.azure-devices.net", deviceId: "probe-device" };
 const base64 = (text: string) => Buffer.from(text).toString("base64");

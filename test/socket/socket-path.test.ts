@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -25,6 +26,7 @@ import { curlUnix, fetchUnix, provisioningPath } from "../helpers/http.ts";
 import { runExtprov, spawnExtprov, startServer } from "../helpers/server.ts";
 import { mountSkipReason, unmount } from "../helpers/mount.ts";
 import { prepareSocketPath } from "../../src/socket/path.ts";
+import { bindUnixSocket } from "../../src/socket/bind.ts";
 import { folderForPathOf, sharedTempDir, tempDir } from "../helpers/temp.ts";
 import { asNobody, asNobodySkipReason, giveToSharedGroup } from "../helpers/users.ts";
 
@@ -339,6 +341,28 @@ describe("what already exists at the socket path", () => {
     );
     await preparing.catch(() => {});
     expect(lstatSync(socket).ino).toBe(replacement);
+  });
+
+  // Everything after the checks goes through the folder as held then: a folder put at the
+  // path afterwards (by whoever could) gets nothing, and the checked one gets the socket.
+  test("binding goes to the socket folder as checked, whatever is at its path by then", async () => {
+    const parent = tempDir();
+    const checkedFolder = join(parent, "run");
+    const moved = join(parent, "moved");
+    const socket = join(checkedFolder, "s.sock");
+    const me = { uid: process.geteuid!(), gid: process.getegid!() };
+    const held = await prepareSocketPath(socket, { trusted: [0, me.uid], creator: me });
+
+    renameSync(checkedFolder, moved);
+    mkdirSync(checkedFolder);
+    const bound = bindUnixSocket(socket, held, { ...me, mode: 0o600 }, (path) =>
+      Bun.serve({ unix: path, fetch: () => new Response("held") }),
+    );
+
+    expect(lstatSync(join(moved, "s.sock")).isSocket()).toBe(true);
+    expect(readdirSync(checkedFolder)).toEqual([]);
+    expect(readdirSync(moved)).toEqual(["s.sock"]);
+    bound.server.stop(true);
   });
 
   // /proc/net/unix lists a serving extprov's socket by the private name it was bound by
