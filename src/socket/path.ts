@@ -370,10 +370,38 @@ export function fileSystemHint(code: string | undefined): string {
 
 /** `here` is `path` as reached through the held socket folder. */
 async function removeIfStale(path: string, judged: Stats, here: string): Promise<void> {
-  const answer = await probeSocket(path);
+  const answer = await probeHeldSocket(path, here);
   if (answer !== "stale") refuseHeld(path, answer);
 
   removeStaleSocket(path, judged, here);
+}
+
+/** Linux's O_PATH: a descriptor that names a file without opening it (asm-generic value). */
+const O_PATH = 0o10000000;
+
+/**
+ * Connects to the very socket file at `here`, never through a link put there meanwhile:
+ * root would otherwise connect wherever the socket folder's owner pointed it.
+ */
+async function probeHeldSocket(path: string, here: string) {
+  let fd: number;
+  try {
+    fd = openSync(here, O_PATH | constants.O_NOFOLLOW);
+  } catch {
+    return probeSocket(path, here);
+  }
+
+  try {
+    if (!fstatSync(fd).isSocket()) {
+      throw new ListenError(
+        `another file took the place of the stale socket at ${path} while extprov started`,
+        "another program may be starting on the same path; extprov leaves it alone",
+      );
+    }
+    return await probeSocket(path, `/proc/self/fd/${fd}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Why a socket already at `path` is not replaced. */
@@ -441,9 +469,12 @@ function cannotRemoveStale(path: string, code: string | undefined): ListenError 
  * a datagram socket as a refused connection too, so a refusal is taken as stale only when
  * no socket in this system is still bound to the path.
  */
-async function probeSocket(path: string): Promise<"live" | "bound" | "stale" | "denied"> {
+async function probeSocket(
+  path: string,
+  connectTo = path,
+): Promise<"live" | "bound" | "stale" | "denied"> {
   try {
-    const client = await Bun.connect({ unix: path, socket: { data() {} } });
+    const client = await Bun.connect({ unix: connectTo, socket: { data() {} } });
     client.end();
     return "live";
   } catch (error) {
