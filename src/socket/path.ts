@@ -22,7 +22,7 @@ import { basename, dirname } from "node:path";
 import { ListenError } from "../errors.ts";
 import { log } from "../log.ts";
 import { isPrivateNameOf } from "./private-name.ts";
-import { trustProblem, writableByOthers } from "../system/path-trust.ts";
+import { rootOnlyTrustProblem, trustProblem, writableByOthers } from "../system/path-trust.ts";
 
 /** Who may own the folders on the way to the socket, and who owns one extprov creates. */
 export interface SocketFolderOwners {
@@ -273,12 +273,10 @@ function checkWayToSocketFolder(folder: string): void {
   try {
     // Every folder and link on the way, through a socket folder that is a link too, up to
     // the folder it finally leads to, which may be the service user's.
-    problem = trustProblem({
+    problem = rootOnlyTrustProblem({
       path: exists ? folder : deepestExistingFolder(dirname(folder)),
-      trustedOwners: [0, euid],
       risk: "turn the socket path to other files",
       move: "put the socket folder in one only root may change, such as /var/run",
-      owners: euid === 0 ? "root" : undefined,
       excludeLast: exists,
     });
   } catch (error) {

@@ -84,6 +84,21 @@ export function trustProblem(target: TrustedPath): TrustProblem | undefined {
   return undefined;
 }
 
+/**
+ * `trustProblem` for a way root works on by name (the socket folder's, the pid file's):
+ * only root may change it, or extprov's own user when it was started without root.
+ */
+export function rootOnlyTrustProblem(
+  target: Omit<TrustedPath, "trustedOwners" | "owners">,
+): TrustProblem | undefined {
+  const euid = process.geteuid!();
+  return trustProblem({
+    ...target,
+    trustedOwners: [0, euid],
+    owners: euid === 0 ? "root" : undefined,
+  });
+}
+
 function folderProblem(
   folder: string,
   stats: Stats,

@@ -26,7 +26,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { ListenError, ReloadError } from "../errors.ts";
 import { log } from "../log.ts";
-import { trustProblem } from "./path-trust.ts";
+import { rootOnlyTrustProblem } from "./path-trust.ts";
 
 /** What is at the pid file's path, looked at without following a link. */
 type PidFileContent =
@@ -80,15 +80,12 @@ export function checkPidFile(path: string): number | undefined {
  * could change a folder or link on the way could have that land on another file.
  */
 function checkPidFileFolder(file: string): void {
-  const euid = process.geteuid!();
   let problem;
   try {
-    problem = trustProblem({
+    problem = rootOnlyTrustProblem({
       path: dirname(file),
-      trustedOwners: [0, euid],
       risk: "turn the pid file's path to other files",
       move: "put the pid file in a folder only root may change, such as /var/run",
-      owners: euid === 0 ? "root" : undefined,
     });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
